@@ -1,0 +1,469 @@
+"""The conversation engine: a small explicit state machine, channel-agnostic.
+
+greet → description → category → location → photo → confirm → submitted. Free text goes
+through NLU; every question can also be answered from a numbered menu, so the engine still
+works when NLU is down or unsure. One call of :meth:`Engine.handle` is one inbound event; its
+effects (state, dedup key, complaint on the stream, sealed contact) commit atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from bots.core import prompts as p
+from bots.core.categories import CATEGORIES, label
+from bots.core.gazetteer import Gazetteer
+from bots.core.models import Complaint, Expects, Inbound, Location, Outbound
+from bots.core.sessions import SessionStore, State, Step, Turn
+from bots.core.steps import STEP_HANDLERS
+from kanal import streams
+from kanal.errors import NotAnImage
+from kanal.keys import Keyring
+from kanal.logging import get_logger
+from kanal.media import MediaStore
+from nlu.normalize import normalize
+from nlu.types import Nlu, Understanding
+
+log = get_logger(__name__)
+
+MAX_DESCRIPTION = 4000
+HIGH_CONFIDENCE = 0.6
+LOW_CONFIDENCE = 0.3
+_HAS_WORD = re.compile(r"[0-9A-Za-z\u00C0-\u024F]")
+_COMMAND = re.compile(r"^/([A-Za-z_]+)(?:@\S+)?\s*(.*)$", re.S)
+_TRACKING = re.compile(r"(?<!\d)(\d{5,10})(?!\d)")
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    session_ttl_s: float = 24 * 3600
+    resume_after_s: float = 30 * 60
+    max_photos: int = 3
+
+
+class Engine:
+    def __init__(
+        self,
+        *,
+        sessions: SessionStore,
+        nlu: Nlu,
+        gazetteer: Gazetteer,
+        media: MediaStore,
+        keyring: Keyring,
+        config: EngineConfig | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.sessions = sessions
+        self.nlu = nlu
+        self.gazetteer = gazetteer
+        self.media = media
+        self.keyring = keyring
+        self.config = config or EngineConfig()
+        self.clock = clock
+
+    async def handle(self, inbound: Inbound) -> list[Outbound]:
+        conv = self.keyring.pseudonym(inbound.channel, inbound.user_id)
+        started = time.perf_counter()
+        async with self.sessions.open(conv, inbound.channel, inbound.event_id) as turn:
+            if turn.seen:
+                log.info("inbound_duplicate", channel=inbound.channel, conv=conv)
+                return []
+            ctx = _Turn(self, inbound, turn)
+            await ctx.run()
+        log.info(
+            "inbound_handled",
+            channel=inbound.channel,
+            conv=conv,
+            step=str(turn.state.step),
+            ms=round((time.perf_counter() - started) * 1000, 2),
+        )
+        return ctx.replies
+
+
+class _Turn:
+    """One inbound event applied to one conversation."""
+
+    def __init__(self, engine: Engine, inbound: Inbound, turn: Turn) -> None:
+        self.e = engine
+        self.inbound = inbound
+        self.turn = turn
+        self.state: State = turn.state
+        self.replies: list[Outbound] = []
+        self.text = inbound.text.strip()
+        self._nlu: Understanding | None = None
+
+    # ---- output -------------------------------------------------------------------------
+    def say(
+        self,
+        text: str,
+        expects: Expects = Expects.NONE,
+        choices: tuple[str, ...] = (),
+        tracking_id: str | None = None,
+        follow_up: int = 0,
+    ) -> None:
+        self.replies.append(
+            Outbound(
+                channel=self.inbound.channel,
+                to=self.inbound.user_id,
+                conv=self.turn.conv,
+                text=text,
+                expects=expects,
+                choices=choices,
+                tracking_id=tracking_id,
+                follow_up=follow_up,
+            )
+        )
+        self.state.expects = expects
+        self.state.choices = list(choices)
+
+    def ask(self, prefix: str | None = None) -> None:
+        """Ask the question of the current step, optionally after a sentence."""
+        text, expects, choices = self.question()
+        self.say(f"{prefix} {text}".strip() if prefix else text, expects, choices)
+
+    def question(self) -> tuple[str, Expects, tuple[str, ...]]:
+        s, d = self.state.step, self.state.draft
+        if s in (Step.IDLE, Step.DESCRIPTION):
+            key = "ask_new_description" if self.state.editing else "ask_description"
+            if s == Step.IDLE:
+                return p.say("greeting"), Expects.DESCRIPTION, ()
+            return p.say(key), Expects.DESCRIPTION, ()
+        if s == Step.CATEGORY_CONFIRM:
+            guess = label(d.category_guess or "lainnya")
+            return (
+                p.say("confirm_category", label=guess),
+                Expects.CATEGORY,
+                (p.CHOICE_YES, p.CHOICE_NO),
+            )
+        if s == Step.CATEGORY:
+            return p.say("ask_category"), Expects.CATEGORY, tuple(CATEGORIES.values())
+        if s == Step.LOCATION:
+            return p.say("ask_location"), Expects.LOCATION, ()
+        if s == Step.KELURAHAN:
+            return p.say("ask_kelurahan"), Expects.LOCATION, ()
+        if s == Step.PHOTO:
+            if d.photos:
+                text = p.say("photo_received", n=len(d.photos), max=self.e.config.max_photos)
+                return text, Expects.PHOTO, (p.CHOICE_DONE,)
+            key = "ask_new_photos" if self.state.editing else "ask_photo"
+            return p.say(key, max=self.e.config.max_photos), Expects.PHOTO, (p.CHOICE_SKIP,)
+        if s == Step.CONFIRM:
+            return self.summary(), Expects.CONFIRM, (p.CHOICE_SEND, p.CHOICE_FIX, p.CHOICE_CANCEL)
+        if s == Step.FIELD:
+            return p.say("ask_field"), Expects.CONFIRM, p.FIELD_CHOICES
+        # RESUME
+        guess = label(d.category or d.category_guess or "lainnya") if d.description else "-"
+        return (
+            p.say("resume", label=guess),
+            Expects.CONFIRM,
+            (p.CHOICE_CONTINUE, p.CHOICE_RESTART),
+        )
+
+    def summary(self) -> str:
+        d = self.state.draft
+        desc = d.description or "-"
+        if len(desc) > 300:
+            desc = desc[:297] + "..."
+        photos = f"{len(d.photos)} foto" if d.photos else "tidak ada"
+        return p.say(
+            "summary",
+            label=label(d.category or "lainnya"),
+            description=desc,
+            where=self.where(),
+            photos=photos,
+        )
+
+    def where(self) -> str:
+        d = self.state.draft
+        parts: list[str] = []
+        if d.address:
+            parts.append(d.address if len(d.address) <= 120 else d.address[:117] + "...")
+        elif d.lat is not None and d.lon is not None:
+            parts.append(f"titik lokasi ({d.lat:.5f}, {d.lon:.5f})")
+        if d.kelurahan:
+            parts.append(f"Kel. {d.kelurahan}")
+        if d.kecamatan:
+            parts.append(f"Kec. {d.kecamatan}")
+        return ", ".join(parts) or "-"
+
+    # ---- understanding -------------------------------------------------------------------
+    async def understand(self) -> Understanding:
+        if self._nlu is None:
+            self._nlu = await self.e.nlu.parse(self.text)
+        return self._nlu
+
+    def choice(self) -> str | None:
+        """The choice the citizen picked by number or text, if any."""
+        if not self.text or not self.state.choices:
+            return None
+        t = self.text.strip().rstrip(".").strip()
+        if t.isdigit():
+            n = int(t)
+            if 1 <= n <= len(self.state.choices):
+                return self.state.choices[n - 1]
+            return None
+        nt = normalize(t)
+        for c in self.state.choices:
+            if normalize(c) == nt:
+                return c
+        return None
+
+    # ---- main ---------------------------------------------------------------------------
+    async def run(self) -> None:
+        now = self.e.clock()
+        st = self.state
+        idle_for = now - st.updated_at if st.updated_at else 0.0
+        if st.active and idle_for > self.e.config.session_ttl_s:
+            log.info("conversation_expired", conv=self.turn.conv)
+            self.reset()
+            self.say(p.say("expired"))
+        elif (
+            st.active
+            and st.step != Step.RESUME
+            and idle_for > self.e.config.resume_after_s
+            and st.draft.description
+        ):
+            st.paused_step, st.step = st.step, Step.RESUME
+            st.updated_at = now
+            self.ask()
+            return
+        if not st.created_at or st.step == Step.IDLE:
+            st.created_at = now
+        st.updated_at = now
+
+        if len(self.text) > MAX_DESCRIPTION:
+            self.say(p.say("too_long", limit=MAX_DESCRIPTION))
+            self.text = self.text[:MAX_DESCRIPTION]
+        if not self.text and not self.inbound.photos and self.inbound.location is None:
+            log.info("inbound_empty", channel=self.inbound.channel, conv=self.turn.conv)
+            self.ask(p.say("empty", question="").strip())
+            return
+        if self.text and not _HAS_WORD.search(self.text) and not self.inbound.photos:
+            log.info("inbound_no_words", channel=self.inbound.channel, conv=self.turn.conv)
+            self.ask(p.say("emoji_only", question="").strip())
+            return
+        if self.text.startswith("/") and await self.command():
+            return
+        if await self.global_intent():
+            return
+        await STEP_HANDLERS[st.step](self)
+
+    def reset(self) -> None:
+        reports = self.state.reports[-20:]
+        self.state = State(reports=reports)
+        self.turn.state = self.state
+
+    async def command(self) -> bool:
+        m = _COMMAND.match(self.text)
+        if not m:
+            return False
+        name, arg = m.group(1).lower(), m.group(2).strip()
+        if name in ("start", "mulai", "halo"):
+            self.text = arg
+            if self.state.active:
+                self.ask()
+            else:
+                self.state.step = Step.DESCRIPTION
+                self.say(p.say("greeting"), Expects.DESCRIPTION)
+            return True
+        if name in ("bantuan", "help"):
+            self.ask(p.say("help"))
+            return True
+        if name in ("batal", "cancel"):
+            self.cancel()
+            return True
+        if name in ("cek", "status"):
+            self.status(arg)
+            return True
+        if name in ("lapor", "report"):
+            self.text = arg
+            return False
+        log.info("unknown_command", channel=self.inbound.channel, conv=self.turn.conv)
+        self.ask(p.say("unknown_command", command="/" + name, question="").strip())
+        return True
+
+    async def global_intent(self) -> bool:
+        """Intents that work at any step: emergency, cancel, status, help."""
+        if not self.text or self.choice() is not None:
+            return False
+        u = await self.understand()
+        short = len(self.text.split()) <= 4
+        if u.intent == "darurat" and u.confidence >= 0.5:
+            log.info("emergency", channel=self.inbound.channel, conv=self.turn.conv)
+            if self.state.active:
+                self.say(p.say("emergency"))
+                self.ask()
+            else:
+                self.say(p.say("emergency"), Expects.NONE, (p.CHOICE_REPORT,))
+            return True
+        if u.intent == "batal" and u.confidence >= 0.5 and short:
+            self.cancel()
+            return True
+        number = u.entity("nomor_laporan")
+        if u.intent == "cek_status" and u.confidence >= 0.5 and (number or short):
+            self.status(number or "")
+            return True
+        if u.intent == "bantuan" and u.confidence >= 0.5 and short:
+            self.ask(p.say("help"))
+            return True
+        return False
+
+    def cancel(self) -> None:
+        if not self.state.active or (
+            not self.state.draft.description
+            and self.state.step
+            in (
+                Step.IDLE,
+                Step.DESCRIPTION,
+            )
+        ):
+            self.reset()
+            self.say(p.say("nothing_to_cancel", question="").strip())
+            return
+        log.info("report_cancelled", channel=self.inbound.channel, conv=self.turn.conv)
+        self.reset()
+        self.say(p.say("cancelled"))
+
+    def status(self, arg: str) -> None:
+        m = _TRACKING.search(arg or self.text)
+        if not m:
+            self.say(p.say("status_ask_number"), self.state.expects, tuple(self.state.choices))
+            return
+        tracking_id = m.group(1)
+        self.seal_contact()
+        self.turn.emit(
+            streams.LOOKUPS,
+            {"conv": self.turn.conv, "channel": self.inbound.channel, "tracking_id": tracking_id},
+        )
+        self.say(p.say("status_checking", tracking_id=tracking_id), follow_up=1)
+        if self.state.active:
+            self.ask()
+
+    def seal_contact(self) -> None:
+        contact = {
+            "channel": self.inbound.channel,
+            "address": self.inbound.user_id,
+            "language": self.inbound.language,
+        }
+        sealed = self.e.keyring.encrypt(_json(contact).encode())
+        self.turn.store_hash(streams.vault_key(self.turn.conv), {"contact": sealed})
+
+    # ---- shared steps ---------------------------------------------------------------------
+    async def take_description(self, u: Understanding | None) -> None:
+        d = self.state.draft
+        d.description = self.text
+        if d.lat is None and not d.address:
+            # A kelurahan/kecamatan named in the story is kept as a hint for the address.
+            area = self.e.gazetteer.find_in_text(self.text)
+            if area:
+                d.kelurahan, d.kecamatan, d.kota = area.kelurahan, area.kecamatan, area.kota
+        if self.state.editing:
+            self.next()
+            return
+        if u is not None and u.category and u.category_confidence >= HIGH_CONFIDENCE:
+            d.category = u.category
+            self.next(p.say("category_set", label=label(u.category)))
+        elif u is not None and u.category and u.category_confidence >= LOW_CONFIDENCE:
+            d.category_guess = u.category
+            self.state.step = Step.CATEGORY_CONFIRM
+            self.ask()
+        else:
+            self.state.step = Step.CATEGORY
+            self.ask()
+
+    def next(self, prefix: str | None = None) -> None:
+        """Move to the first thing still missing (or back to the summary when editing)."""
+        d = self.state.draft
+        if not d.description:
+            step = Step.DESCRIPTION
+        elif not d.category:
+            step = Step.CATEGORY
+        elif not d.has_location:
+            step = Step.KELURAHAN if d.address else Step.LOCATION
+        elif not self.state.editing and not d.photos_done:
+            step = Step.PHOTO
+        else:
+            step = Step.CONFIRM
+            self.state.editing = False
+        self.state.step = step
+        self.ask(prefix)
+
+    def set_point(self) -> bool:
+        loc = self.inbound.location
+        if loc is None:
+            return False
+        if not self.e.gazetteer.contains(loc.lat, loc.lon):
+            log.info("location_outside", channel=self.inbound.channel, conv=self.turn.conv)
+            self.say(p.say("outside_jakarta"), Expects.LOCATION)
+            return True
+        d = self.state.draft
+        d.lat, d.lon = loc.lat, loc.lon
+        area = self.e.gazetteer.locate(loc.lat, loc.lon)
+        if area:
+            d.kelurahan, d.kecamatan, d.kota = area.kelurahan, area.kecamatan, area.kota
+        return False
+
+    def take_photos(self) -> bool:
+        """Store attached photos; False if one was refused (the citizen has been told)."""
+        d = self.state.draft
+        ok = True
+        for photo in self.inbound.photos:
+            if len(d.photos) >= self.e.config.max_photos:
+                break
+            try:
+                d.photos.append(self.e.media.put(photo.data))
+            except NotAnImage as exc:
+                log.info(
+                    "photo_refused",
+                    channel=self.inbound.channel,
+                    conv=self.turn.conv,
+                    reason=str(exc),
+                )
+                ok = False
+        return ok
+
+    def submit(self) -> None:
+        d = self.state.draft
+        complaint = Complaint(
+            complaint_id=uuid.uuid4().hex,
+            conv=self.turn.conv,
+            channel=self.inbound.channel,
+            category=d.category or "lainnya",
+            description=d.description or "",
+            location=Location(
+                lat=d.lat,
+                lon=d.lon,
+                address=d.address,
+                kelurahan=d.kelurahan,
+                kecamatan=d.kecamatan,
+                kota=d.kota,
+            ),
+            photos=tuple(d.photos),
+            created_at=datetime.fromtimestamp(self.e.clock(), UTC),
+        )
+        self.seal_contact()
+        self.turn.emit(streams.COMPLAINTS, {"complaint": complaint.model_dump_json()})
+        log.info(
+            "report_submitted",
+            channel=self.inbound.channel,
+            conv=self.turn.conv,
+            complaint_id=complaint.complaint_id,
+            category=complaint.category,
+            photos=len(complaint.photos),
+        )
+        self.reset()
+        self.state.reports.append(complaint.complaint_id)
+        self.say(p.say("submitted"), follow_up=1)
+
+
+def _json(obj: object) -> str:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+
+
+__all__ = ["Engine", "EngineConfig"]

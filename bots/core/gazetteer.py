@@ -1,0 +1,149 @@
+"""Where in DKI Jakarta: point-in-boundary checks and kelurahan/kecamatan names in free text.
+
+Boundaries come from a configured GeoJSON of kelurahan polygons (``KANAL_GAZETTEER_FILE``;
+properties ``nama``, ``nama_kecamatan``, ``nama_kota``) or, when none is configured, from a coarse
+built-in outline of DKI Jakarta. Official names and postal codes come from the ``areaid`` package.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from shapely import STRtree
+from shapely.geometry import Point, shape
+from shapely.geometry.base import BaseGeometry
+
+
+@dataclass(frozen=True)
+class Area:
+    kelurahan: str | None
+    kecamatan: str | None
+    kota: str | None
+
+
+@dataclass(frozen=True)
+class _Name:
+    key: str  # normalised, for matching
+    area: Area
+    level: str  # "kelurahan" | "kecamatan"
+
+
+_WS = re.compile(r"\s+")
+_NON_WORD = re.compile(r"[^0-9a-z]+")
+_POSTCODE = re.compile(r"\b(1[0-4]\d{3})\b")
+
+
+def _norm(text: str) -> str:
+    return " " + _WS.sub(" ", _NON_WORD.sub(" ", text.lower())).strip() + " "
+
+
+_KOTA_PREFIX = re.compile(r"^(kota|kabupaten)\s+(adm\.|administrasi)?\s*", re.IGNORECASE)
+
+
+def _title_kota(name: str) -> str:
+    return _KOTA_PREFIX.sub("", name).strip()
+
+
+def _load_areaid() -> tuple[list[_Name], dict[str, Area]]:
+    from areaid import buka_data
+
+    names: list[_Name] = []
+    postcodes: dict[str, Area] = {}
+    seen: set[tuple[str, str]] = set()
+    for prov in buka_data("daerah khusus ibukota jakarta"):
+        for kab in prov["kabupaten"]:
+            kota = _title_kota(str(kab["kab_kota"]))
+            for kec in kab["kecamatan"]:
+                kec_name = str(kec["kec"])
+                kec_area = Area(None, kec_name, kota)
+                if (kec_name, "kecamatan") not in seen:
+                    seen.add((kec_name, "kecamatan"))
+                    names.append(_Name(_norm(kec_name), kec_area, "kecamatan"))
+                for kel in kec["kelurahan"]:
+                    area = Area(str(kel["kelu"]), kec_name, kota)
+                    names.append(_Name(_norm(area.kelurahan or ""), area, "kelurahan"))
+                    code = str(kel.get("pos", ""))
+                    if code in postcodes and postcodes[code].kecamatan != kec_name:
+                        postcodes[code] = Area(None, None, kota)
+                    elif code in postcodes:
+                        postcodes[code] = kec_area
+                    else:
+                        postcodes[code] = area
+    return names, postcodes
+
+
+class Gazetteer:
+    def __init__(self, boundaries_file: str | Path | None = None) -> None:
+        self._names, self._postcodes = _load_areaid()
+        # Longest names first so "Kebayoran Lama Utara" wins over "Kebayoran Lama".
+        self._names.sort(key=lambda n: len(n.key), reverse=True)
+        self._polys: list[BaseGeometry] = []
+        self._areas: list[Area] = []
+        if boundaries_file:
+            with open(boundaries_file, encoding="utf-8") as fh:
+                features: list[dict[str, Any]] = json.load(fh)["features"]
+            for f in features:
+                p = f["properties"]
+                self._polys.append(shape(f["geometry"]))
+                self._areas.append(
+                    Area(
+                        p.get("nama"), p.get("nama_kecamatan"), _title_kota(p.get("nama_kota", ""))
+                    )
+                )
+            self._tree: STRtree | None = STRtree(self._polys)
+        else:
+            self._tree = None
+        self._outline = _builtin_outline()
+
+    def contains(self, lat: float, lon: float) -> bool:
+        """True when the point lies inside DKI Jakarta (with ~200 m slack at the border)."""
+        pt = Point(lon, lat)
+        if self._outline.contains(pt):
+            return True
+        return self.locate(lat, lon) is not None
+
+    def locate(self, lat: float, lon: float) -> Area | None:
+        """The kelurahan containing the point, when a boundaries file is configured."""
+        if self._tree is None:
+            return None
+        pt = Point(lon, lat)
+        for idx in self._tree.query(pt):
+            if self._polys[int(idx)].contains(pt):
+                return self._areas[int(idx)]
+        return None
+
+    def find_in_text(self, text: str) -> Area | None:
+        """The most specific kelurahan/kecamatan named in an address, or None."""
+        hay = _norm(text)
+        best: _Name | None = None
+        for name in self._names:
+            if name.key.strip() and name.key in hay:
+                prefixed = any(
+                    p + name.key in hay
+                    for p in (" kel", " kelurahan", " desa", " kec", " kecamatan")
+                )
+                if best is None or (prefixed and name.level == "kelurahan"):
+                    best = name
+                    if prefixed:
+                        break
+        if best is not None:
+            return best.area
+        m = _POSTCODE.search(text)
+        if m and m.group(1) in self._postcodes:
+            return self._postcodes[m.group(1)]
+        return None
+
+
+@lru_cache(maxsize=1)
+def _builtin_outline() -> BaseGeometry:
+    raw = resources.files("bots.core").joinpath("data/dki_outline.json").read_text("utf-8")
+    return shape(json.loads(raw)["geometry"])
+
+
+__all__ = ["Area", "Gazetteer"]

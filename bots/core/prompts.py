@@ -1,0 +1,147 @@
+"""Every sentence Kanal says to a citizen, in one catalog (Bahasa Indonesia).
+
+Templates use ``str.format`` fields. Keep them short enough for a 160-character SMS where
+possible, name the thing being asked for in plain words (kategori, lokasi/alamat, kelurahan,
+foto, kirim), and never promise what the city has not promised.
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+
+# Choice labels shown as buttons or numbered lines. Replying with the text or its number selects it.
+CHOICE_REPORT = "Buat laporan"
+CHOICE_STATUS = "Cek status laporan"
+CHOICE_HELP = "Bantuan"
+CHOICE_YES = "Ya"
+CHOICE_NO = "Bukan"
+CHOICE_SKIP = "Lewati"
+CHOICE_DONE = "Selesai"
+CHOICE_SEND = "Kirim"
+CHOICE_FIX = "Ubah"
+CHOICE_CANCEL = "Batal"
+CHOICE_CONTINUE = "Lanjutkan"
+CHOICE_RESTART = "Mulai baru"
+FIELD_CHOICES = ("Deskripsi", "Kategori", "Lokasi", "Foto")
+
+MESSAGES: MappingProxyType[str, str] = MappingProxyType(
+    {
+        "greeting": (
+            "Halo! Saya Kanal, layanan pengaduan warga Jakarta (CRM). "
+            "Ceritakan masalah yang ingin Anda laporkan, misalnya: "
+            '"sampah menumpuk di Jl. Kemang Raya".'
+        ),
+        "help": (
+            "Cara melapor: 1) ceritakan masalahnya, 2) kirim lokasi/alamat, "
+            "3) kirim foto (boleh dilewati), 4) periksa ringkasan lalu kirim. "
+            "Anda akan menerima nomor laporan. Ketik 'cek <nomor>' untuk melihat status, "
+            "'batal' untuk membatalkan. Identitas Anda tidak diteruskan ke petugas. "
+            "Keadaan darurat? Hubungi 112."
+        ),
+        "ask_description": "Silakan ceritakan masalah yang ingin Anda laporkan.",
+        "ask_description_again": (
+            "Maaf, saya belum menangkap masalahnya. Ceritakan singkat apa yang terjadi, "
+            'misalnya "lampu jalan mati di depan masjid".'
+        ),
+        "empty": "Pesan Anda kosong. {question}",
+        "emoji_only": "Maaf, saya belum bisa membaca emoji atau stiker saja. {question}",
+        "too_long": (
+            "Pesan Anda sangat panjang; kami simpan {limit} karakter pertama sebagai deskripsi."
+        ),
+        "unknown_command": (
+            "Perintah {command} tidak dikenal. Yang tersedia: /start, /bantuan, /batal, "
+            "/cek <nomor>. {question}"
+        ),
+        "confirm_category": "Sepertinya laporan Anda termasuk kategori *{label}*. Benar?",
+        "ask_category": "Pilih kategori laporan Anda (balas dengan nomornya):",
+        "category_set": "Kategori: {label}.",
+        "ask_location": (
+            "Di mana lokasinya? Kirim lokasi (share location) atau ketik alamat lengkap "
+            "dengan nama jalan dan kelurahan/kecamatan."
+        ),
+        "ask_location_first": (
+            "Lokasi wajib diisi agar petugas bisa menemukan masalahnya. Kirim lokasi "
+            "(share location) atau ketik alamat lengkap."
+        ),
+        "ask_kelurahan": (
+            "Alamat dicatat. Di kelurahan atau kecamatan mana itu? (contoh: Kelurahan Tebet "
+            "Barat, atau Kecamatan Tebet)"
+        ),
+        "kelurahan_unknown": (
+            "Maaf, kelurahan/kecamatan itu tidak saya temukan di DKI Jakarta. "
+            "Coba tulis lagi nama kelurahan atau kecamatannya, atau kirim lokasi."
+        ),
+        "outside_jakarta": (
+            "Lokasi itu berada di luar wilayah DKI Jakarta, jadi tidak bisa kami teruskan. "
+            "Kirim lokasi lain di Jakarta atau ketik alamatnya."
+        ),
+        "location_set": "Lokasi dicatat: {where}.",
+        "ask_photo": (
+            "Kirim foto masalahnya (maksimal {max} foto) agar petugas lebih mudah menangani, "
+            "atau ketik 'lewati'."
+        ),
+        "photo_received": (
+            "Foto {n} dari {max} diterima. Kirim foto lain, atau ketik 'selesai' untuk lanjut."
+        ),
+        "photo_limit": "Sudah {max} foto, cukup. Kita lanjut ke ringkasan.",
+        "photo_bad": (
+            "File itu bukan foto yang bisa kami baca (kirim JPG atau PNG, maksimal {mb} MB). "
+            "Kirim foto lain atau ketik 'lewati'."
+        ),
+        "photo_expected": "Saya menunggu foto. Kirim foto, atau ketik 'lewati' jika tidak ada.",
+        "summary": (
+            "Ringkasan laporan:\n"
+            "- Kategori: {label}\n"
+            "- Deskripsi: {description}\n"
+            "- Lokasi: {where}\n"
+            "- Foto: {photos}\n"
+            "Sudah benar? Ketik 'kirim' untuk mengirim, atau pilih bagian yang ingin diubah."
+        ),
+        "ask_field": "Bagian mana yang ingin diubah?",
+        "ask_new_description": "Tulis deskripsi yang baru.",
+        "ask_new_photos": "Kirim foto yang baru (foto lama dihapus), atau ketik 'lewati'.",
+        "submitted": (
+            "Laporan diterima, sedang diteruskan ke CRM. Nomor laporan akan kami kirim "
+            "sebentar lagi. Terima kasih!"
+        ),
+        "tracking": (
+            "Laporan Anda tercatat dengan nomor {tracking_id}. Simpan nomor ini; "
+            "ketik 'cek {tracking_id}' untuk melihat statusnya. Kabar berikutnya akan "
+            "kami kirim di sini."
+        ),
+        "cancelled": "Laporan dibatalkan. Ketik apa saja jika ingin membuat laporan baru.",
+        "nothing_to_cancel": "Tidak ada laporan yang sedang dibuat. {question}",
+        "emergency": (
+            "Ini keadaan DARURAT? Segera hubungi Jakarta Siaga 112 (gratis, 24 jam). "
+            "Pemadam kebakaran 113, Polisi 110, Ambulans 118/119. "
+            "Kanal bukan layanan darurat. Jika sudah aman dan ingin membuat laporan "
+            "non-darurat, lanjutkan di sini."
+        ),
+        "resume": (
+            "Anda punya laporan yang belum selesai ({label}). "
+            "Lanjutkan laporan itu atau mulai baru?"
+        ),
+        "expired": (
+            "Laporan Anda sebelumnya tidak dilanjutkan lebih dari 24 jam, jadi sudah kami "
+            "hapus. Silakan mulai lagi."
+        ),
+        "status_checking": "Sebentar, kami cek status laporan {tracking_id}...",
+        "status_ask_number": "Ketik nomor laporan Anda, misalnya: cek 2400001",
+        "thanks": "Sama-sama! Ketik apa saja jika ingin membuat laporan baru.",
+        "off_topic": (
+            "Maaf, Kanal hanya menerima pengaduan tentang layanan kota Jakarta "
+            "(sampah, banjir, jalan rusak, dan lain-lain). {question}"
+        ),
+        "choose_please": "Balas dengan salah satu pilihan (nomor atau teksnya). {question}",
+        "unavailable": (
+            "Maaf, sistem sedang sibuk. Pesan Anda sudah kami simpan; coba lagi sebentar lagi."
+        ),
+    }
+)
+
+
+def say(key: str, **fields: object) -> str:
+    return MESSAGES[key].format(**fields)
+
+
+__all__ = ["FIELD_CHOICES", "MESSAGES", "say"]

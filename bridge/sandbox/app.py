@@ -1,0 +1,248 @@
+"""The sandbox CRM: an Open311 GeoReport v2 server (JSON only) over :class:`SandboxStore`.
+
+Besides the standard endpoints it serves the FixMyStreet-style updates feed
+(``/servicerequestupdates.json``), a rating endpoint for citizens' feedback, and officer
+actions (``/officer/requests/{id}/status``) so status relays can be exercised end to end.
+``Idempotency-Key`` (IETF httpapi draft) is honoured on ``POST /requests.json``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from bridge.sandbox.catalog import (
+    BY_CODE,
+    CATEGORIES,
+    DEFAULT_NOTES,
+    SERVICE_NOTICE,
+    definition_json,
+    service_json,
+)
+from bridge.sandbox.forms import (
+    Open311Failure,
+    date_param,
+    has_personal_fields,
+    http_url,
+    json_only,
+    new_request,
+    payload_hash,
+    read_body,
+    read_form,
+    request_id_param,
+    request_json,
+    update_json,
+)
+from bridge.sandbox.models import OFFICER_STATUSES, IdempotencyKeyReused, OpenStatus, UnknownRequest
+from bridge.sandbox.store import SandboxStore
+
+
+def _error(status: int, description: str) -> JSONResponse:
+    return JSONResponse([{"code": status, "description": description}], status_code=status)
+
+
+async def _on_failure(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, Open311Failure)
+    return _error(exc.status, exc.description)
+
+
+async def _on_http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    return _error(exc.status_code, str(exc.detail))
+
+
+class _Sandbox:
+    def __init__(self, store: SandboxStore, api_key: str | None, jurisdiction: str | None) -> None:
+        self.store = store
+        self.api_key = api_key
+        self.jurisdiction = jurisdiction
+        self.in_flight: set[str] = set()
+
+    def _authorise(self, key: str | None) -> None:
+        if self.api_key and not hmac.compare_digest((key or "").encode(), self.api_key.encode()):
+            raise Open311Failure(403, "Invalid or missing api_key")
+
+    def _jurisdiction(self, value: str | None) -> None:
+        if self.jurisdiction is not None and value != self.jurisdiction:
+            raise Open311Failure(400, "Invalid or missing jurisdiction_id")
+
+    async def healthz(self, request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def stats(self, request: Request) -> Response:
+        count = await run_in_threadpool(lambda: self.store.personal_fields_received)
+        in_flight = len(self.in_flight)
+        return JSONResponse({"personal_fields_received": count, "keys_in_flight": in_flight})
+
+    async def services(self, request: Request) -> Response:
+        json_only(request)
+        self._jurisdiction(request.query_params.get("jurisdiction_id"))
+        return JSONResponse([service_json(category) for category in CATEGORIES])
+
+    async def service_definition(self, request: Request) -> Response:
+        json_only(request)
+        self._jurisdiction(request.query_params.get("jurisdiction_id"))
+        category = BY_CODE.get(str(request.path_params["code"]))
+        if category is None:
+            raise Open311Failure(404, "Unknown service_code")
+        return JSONResponse(definition_json(category))
+
+    async def requests(self, request: Request) -> Response:
+        json_only(request)
+        if request.method == "POST":
+            return await self._create(request)
+        params = dict(request.query_params)
+        self._jurisdiction(params.get("jurisdiction_id"))
+        if params.get("service_request_id"):
+            parts = (part.strip() for part in params["service_request_id"].split(","))
+            ids = [int(part) for part in parts if part.isdigit()]
+            found = await run_in_threadpool(self.store.list_requests, ids)
+        else:
+            raw = ",".join(request.query_params.getlist("status"))
+            statuses: list[OpenStatus] = []
+            for value in filter(None, (part.strip() for part in raw.split(","))):
+                if value not in ("open", "closed"):
+                    raise Open311Failure(400, "status must be open or closed")
+                statuses.append("open" if value == "open" else "closed")
+            found = await run_in_threadpool(
+                lambda: self.store.list_requests(
+                    service_code=params.get("service_code") or None,
+                    start_date=date_param(params, "start_date"),
+                    end_date=date_param(params, "end_date"),
+                    status=statuses or None,
+                )
+            )
+        return JSONResponse([request_json(item) for item in found])
+
+    async def _create(self, request: Request) -> Response:
+        key = request.headers.get("idempotency-key")
+        if key is not None and not 0 < len(key) <= 255:
+            raise Open311Failure(400, "Idempotency-Key must be 1 to 255 characters")
+        if key is not None and key in self.in_flight:
+            raise Open311Failure(409, "A request with this Idempotency-Key is being processed")
+        if key is not None:
+            self.in_flight.add(key)
+        try:
+            items = await read_form(request)
+            if has_personal_fields(items):
+                await run_in_threadpool(self.store.note_personal_fields)
+            fields = dict(items)
+            self._authorise(fields.get("api_key"))
+            self._jurisdiction(fields.get("jurisdiction_id"))
+            new = new_request(items)
+            try:
+                stored, replayed = await run_in_threadpool(
+                    self.store.create_request, new, key, payload_hash(items)
+                )
+            except IdempotencyKeyReused:
+                raise Open311Failure(
+                    422, "This Idempotency-Key was already used with a different request"
+                ) from None
+        finally:
+            if key is not None:
+                self.in_flight.discard(key)
+        body = [
+            {
+                "service_request_id": str(stored.id),
+                "service_notice": SERVICE_NOTICE,
+                "account_id": None,
+            }
+        ]
+        headers = {"Idempotent-Replayed": "true"} if replayed else None
+        return JSONResponse(body, status_code=201, headers=headers)
+
+    async def request_detail(self, request: Request) -> Response:
+        json_only(request)
+        self._jurisdiction(request.query_params.get("jurisdiction_id"))
+        found = await run_in_threadpool(self.store.get_request, request_id_param(request))
+        if found is None:
+            raise Open311Failure(404, "Service request not found")
+        return JSONResponse([request_json(found)])
+
+    async def updates(self, request: Request) -> Response:
+        json_only(request)
+        params = dict(request.query_params)
+        self._jurisdiction(params.get("jurisdiction_id"))
+        start, end = date_param(params, "start_date"), date_param(params, "end_date")
+        found = await run_in_threadpool(self.store.list_updates, start, end)
+        return JSONResponse([update_json(update) for update in found])
+
+    async def rating(self, request: Request) -> Response:
+        json_only(request)
+        request_id = request_id_param(request)
+        fields = dict(await read_form(request))
+        self._authorise(fields.get("api_key"))
+        self._jurisdiction(fields.get("jurisdiction_id"))
+        raw = fields.get("rating", "").strip()
+        if raw not in ("1", "2", "3", "4", "5"):
+            raise Open311Failure(400, "rating must be a whole number from 1 to 5")
+        try:
+            await run_in_threadpool(self.store.set_rating, request_id, int(raw))
+        except UnknownRequest:
+            raise Open311Failure(404, "Service request not found") from None
+        return JSONResponse([{"service_request_id": str(request_id), "rating": int(raw)}])
+
+    async def officer_status(self, request: Request) -> Response:
+        request_id = request_id_param(request)
+        try:
+            payload = json.loads(await read_body(request))
+        except (ValueError, UnicodeDecodeError):
+            raise Open311Failure(400, "Send a JSON object") from None
+        if not isinstance(payload, dict):
+            raise Open311Failure(400, "Send a JSON object")
+        self._authorise(payload.get("api_key") or request.query_params.get("api_key"))
+        status = payload.get("status")
+        note = payload.get("note")
+        if status not in OFFICER_STATUSES:
+            raise Open311Failure(400, f"status must be one of {', '.join(OFFICER_STATUSES)}")
+        if note is not None and not isinstance(note, str):
+            raise Open311Failure(400, "note must be text")
+        if status == "rejected" and not (note and note.strip()):
+            raise Open311Failure(400, "A rejection needs a note giving the reason")
+        media_url = payload.get("media_url")
+        if media_url is not None and not isinstance(media_url, str):
+            raise Open311Failure(400, "media_url must be text")
+        media_url = http_url(media_url, "media_url")
+        try:
+            update = await run_in_threadpool(
+                self.store.add_update, request_id, status, note or DEFAULT_NOTES[status], media_url
+            )
+        except UnknownRequest:
+            raise Open311Failure(404, "Service request not found") from None
+        return JSONResponse(update_json(update), status_code=201)
+
+    async def tokens(self, request: Request) -> Response:
+        json_only(request)
+        raise Open311Failure(404, "Unknown token: every service here is realtime")
+
+
+def create_app(
+    store: SandboxStore, *, api_key: str | None = None, jurisdiction_id: str | None = None
+) -> Starlette:
+    """The sandbox CRM as an ASGI app; ``api_key``/``jurisdiction_id`` are enforced when set."""
+    sandbox = _Sandbox(store, api_key, jurisdiction_id)
+    routes = [
+        Route("/healthz", sandbox.healthz),
+        Route("/sandbox/stats.json", sandbox.stats),
+        Route("/services.{fmt}", sandbox.services),
+        Route("/services/{code}.{fmt}", sandbox.service_definition),
+        Route("/requests.{fmt}", sandbox.requests, methods=["GET", "POST"]),
+        Route("/requests/{id}/rating.{fmt}", sandbox.rating, methods=["POST"]),
+        Route("/requests/{id}.{fmt}", sandbox.request_detail),
+        Route("/request/{id}.{fmt}", sandbox.request_detail),  # the path swagger.json spells
+        Route("/servicerequestupdates.{fmt}", sandbox.updates),
+        Route("/tokens/{token}.{fmt}", sandbox.tokens),
+        Route("/officer/requests/{id}/status", sandbox.officer_status, methods=["POST"]),
+    ]
+    handlers = {Open311Failure: _on_failure, HTTPException: _on_http_error}
+    return Starlette(routes=routes, exception_handlers=handlers)
+
+
+__all__ = ["create_app"]

@@ -1,0 +1,75 @@
+"""The ``kanal`` command line: run, chat, crm-sandbox, doctor."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from typing import Annotated
+
+import typer
+
+from bridge.sandbox.cli import app as sandbox_app
+from kanal import logging as klog
+from kanal.settings import Settings
+
+app = typer.Typer(
+    help="Kanal: the multi-channel intake gateway for Jakarta's complaint system (CRM).",
+    no_args_is_help=True,
+    add_completion=False,
+)
+app.add_typer(sandbox_app, name="crm-sandbox")
+
+
+def _settings(default_level: str = "INFO") -> Settings:
+    settings = Settings()
+    level = os.environ.get("KANAL_LOG_LEVEL") or default_level
+    klog.configure(level=level, fmt=settings.kanal.log_format)
+    return settings
+
+
+@app.command()
+def run() -> None:
+    """The main job: bridge, every configured channel, and the local pieces (embedded Redis,
+    sandbox CRM) that are not configured elsewhere. The console channel is attached to this
+    terminal. Stops cleanly on Ctrl-C / SIGTERM."""
+    from kanal.main import run_main
+
+    settings = _settings("WARNING" if sys.stdin.isatty() else "INFO")
+    raise typer.Exit(asyncio.run(run_main(settings)))
+
+
+@app.command()
+def chat(
+    user: Annotated[
+        str, typer.Option("--user", help="Sender id of this console user.")
+    ] = "console-user",
+    json_mode: Annotated[
+        bool, typer.Option("--json", help="Print each bot message as one JSON line.")
+    ] = False,
+    wait: Annotated[
+        float,
+        typer.Option(help="Seconds to wait at end of input for a tracking number or answer."),
+    ] = 60.0,
+) -> None:
+    """Chat with Kanal in this terminal (stdin lines; /lokasi <lat> <lon>, /foto <path>)."""
+    from bots.console.chat import run_chat
+
+    settings = _settings("WARNING")
+    raise typer.Exit(asyncio.run(run_chat(settings, user=user, json_mode=json_mode, wait_s=wait)))
+
+
+@app.command()
+def doctor() -> None:
+    """Check configuration and reachability of every configured part."""
+    from kanal.doctor import run_doctor
+
+    settings = _settings("WARNING")
+    raise typer.Exit(asyncio.run(run_doctor(settings)))
+
+
+def main() -> None:
+    app()
+
+
+__all__ = ["app", "main"]

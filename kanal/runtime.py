@@ -1,0 +1,154 @@
+"""Wires the parts together: Redis (or embedded), keys, NLU, engine, CRM (or sandbox), bridge.
+
+``async with Runtime(settings) as rt:`` gives a ready engine and runs the bridge's loops in the
+background; leaving the block stops everything it started, in reverse order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+from typing import Self
+
+from bots.core.engine import Engine, EngineConfig
+from bots.core.gazetteer import Gazetteer
+from bots.core.sessions import SessionStore
+from bridge.open311 import Open311Client
+from bridge.sandbox import SandboxServer, SandboxStore
+from bridge.status import StatusService
+from bridge.submitter import Submitter
+from bridge.vault import Vault
+from kanal.keys import Keyring
+from kanal.logging import get_logger
+from kanal.media import MediaStore
+from kanal.redis import EmbeddedRedis, Redis, connect
+from kanal.settings import Settings
+from nlu.fallback import FallbackNlu
+from nlu.types import Nlu
+
+log = get_logger(__name__)
+
+
+async def supervise(
+    name: str, factory: Callable[[], Awaitable[None]], delay_s: float = 1.0
+) -> None:
+    """Run a loop forever; log and restart it if it dies of something unexpected."""
+    while True:
+        try:
+            await factory()
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("task_crashed", task=name, error=type(exc).__name__)
+            await asyncio.sleep(delay_s)
+
+
+class Runtime:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        bridge: bool = True,
+        nlu: Nlu | None = None,
+        consumer: str = "kanal-1",
+    ) -> None:
+        self.settings = settings
+        self.run_bridge = bridge
+        self.consumer = consumer
+        self._nlu = nlu
+        self._embedded: EmbeddedRedis | None = None
+        self._sandbox: SandboxServer | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self.crm: Open311Client | None = None
+
+    async def __aenter__(self) -> Self:
+        s = self.settings
+        data = s.kanal.data_dir
+        data.mkdir(parents=True, exist_ok=True)
+        if s.redis.url:
+            url = s.redis.url
+        else:
+            self._embedded = await asyncio.to_thread(EmbeddedRedis, data / "redis")
+            url = self._embedded.url
+        self.redis: Redis = connect(url)
+        await self.redis.ping()
+        self.keyring = Keyring.from_setting(s.kanal.secret_key.get_secret_value(), data)
+        self.media = MediaStore(data / "media")
+        self.gazetteer = Gazetteer(s.kanal.gazetteer_file or None)
+        self.nlu: Nlu = self._nlu or FallbackNlu()
+        self.sessions = SessionStore(self.redis, ttl_s=s.kanal.session_ttl_hours * 3600 * 2)
+        self.engine = Engine(
+            sessions=self.sessions,
+            nlu=self.nlu,
+            gazetteer=self.gazetteer,
+            media=self.media,
+            keyring=self.keyring,
+            config=EngineConfig(
+                session_ttl_s=s.kanal.session_ttl_hours * 3600,
+                resume_after_s=s.kanal.resume_after_minutes * 60,
+                max_photos=s.kanal.max_photos,
+            ),
+        )
+        if self.run_bridge:
+            await self._start_bridge()
+        return self
+
+    @property
+    def crm_url(self) -> str:
+        if self.settings.crm.url:
+            return self.settings.crm.url
+        return self._sandbox.url if self._sandbox else ""
+
+    async def _start_bridge(self) -> None:
+        s = self.settings
+        if not s.crm.url:
+            store = SandboxStore(s.kanal.data_dir / "crm-sandbox.sqlite3")
+            self._sandbox = SandboxServer(store)
+            await self._sandbox.start()
+            log.info("crm_sandbox_started", port=self._sandbox.url.rsplit(":", 1)[-1])
+        self.crm = Open311Client(
+            self.crm_url,
+            api_key=s.crm.api_key.get_secret_value() or None,
+            jurisdiction_id=s.crm.jurisdiction_id or None,
+            timeout=s.crm.timeout_s,
+        )
+        vault = Vault(self.redis, self.keyring)
+        submitter = Submitter(self.redis, self.crm, vault, consumer=self.consumer)
+        status = StatusService(
+            self.redis,
+            self.crm,
+            vault,
+            consumer=self.consumer,
+            poll_interval_s=s.crm.poll_interval_s,
+        )
+        self.spawn("submitter", submitter.run)
+        self.spawn("lookups", status.run_lookups)
+        self.spawn("relay", status.run_relay)
+
+    def spawn(self, name: str, factory: Callable[[], Awaitable[None]]) -> None:
+        self._tasks.append(asyncio.create_task(supervise(name, factory), name=name))
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self.crm is not None:
+            await self.crm.aclose()
+        if self._sandbox is not None:
+            await self._sandbox.stop()
+        await self.redis.aclose()
+        if self._embedded is not None:
+            self._embedded.close()
+
+
+__all__ = ["Runtime", "supervise"]

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Installs the real servers the tests talk to, if they are missing. Idempotent.
+set -euo pipefail
+need=()
+command -v redis-server >/dev/null || need+=(redis-server)
+if ((${#need[@]})); then
+  echo "installing test peers: ${need[*]}"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi

@@ -1,0 +1,258 @@
+"""The conversation engine against a real Redis, branch by branch."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+
+from bots.core.categories import CATEGORIES
+from bots.core.models import Complaint, Expects, Outbound
+from kanal import streams
+from kanal.redis import Redis
+from tests.conftest import Citizen, Clock
+from tests.images import jpeg, png
+
+JAKARTA = (-6.2446, 106.8006)  # Kebayoran Baru
+BOGOR = (-6.5971, 106.8060)
+
+
+def last(replies: list[Outbound]) -> Outbound:
+    assert replies, "the bot said nothing"
+    return replies[-1]
+
+
+async def complaints(redis: Redis) -> list[Complaint]:
+    entries = await redis.xrange(streams.COMPLAINTS)
+    return [Complaint.model_validate_json(f["complaint"]) for _, f in entries]
+
+
+async def file_pothole(c: Citizen) -> list[Outbound]:
+    r = await c.say("Min, jalan di depan sekolah berlubang gede bgt, udah 2 motor jatuh")
+    out = last(r)
+    if out.expects == Expects.CATEGORY:  # confirm or menu: pick "Jalan rusak"
+        if out.choices[0] == "Ya":
+            r = await c.say("ya")
+        else:
+            r = await c.say(str(out.choices.index(CATEGORIES["jalan_rusak"]) + 1))
+    assert last(r).expects == Expects.LOCATION
+    r = await c.share(*JAKARTA)
+    assert last(r).expects == Expects.PHOTO
+    r = await c.photo(jpeg())
+    assert last(r).expects == Expects.PHOTO
+    r = await c.say("selesai")
+    assert last(r).expects == Expects.CONFIRM
+    return await c.say("kirim")
+
+
+async def test_greeting_then_full_report(citizen: Citizen, redis: Redis, logs: io.StringIO) -> None:
+    r = await citizen.say("halo")
+    assert "Kanal" in last(r).text and last(r).expects == Expects.DESCRIPTION
+    r = await file_pothole(citizen)
+    assert "diterima" in last(r).text and last(r).follow_up == 1
+    [c] = await complaints(redis)
+    assert c.category == "jalan_rusak"
+    assert (c.location.lat, c.location.lon) == JAKARTA
+    assert c.location.kecamatan == "Kebayoran Baru"
+    assert len(c.photos) == 1
+    raw = json.dumps(await redis.xrange(streams.COMPLAINTS))
+    assert citizen.user not in raw and c.conv.startswith("p_")
+    assert citizen.user not in logs.getvalue()
+    assert "berlubang" not in logs.getvalue()
+
+
+async def test_every_message_carries_expects_and_choices(citizen: Citizen) -> None:
+    for text in ("halo", "sampah numpuk di pinggir kali", "2"):
+        for out in await citizen.say(text):
+            assert isinstance(out.expects, Expects)
+            assert isinstance(out.choices, tuple)
+
+
+async def test_menu_fallback_when_nlu_is_lost(citizen: Citizen, redis: Redis) -> None:
+    r = await citizen.say("ini gimana sih pak sudah berbulan-bulan")
+    out = last(r)
+    assert out.expects == Expects.CATEGORY
+    assert list(out.choices) == list(CATEGORIES.values())
+    r = await citizen.say("4")  # by number
+    assert "Lampu penerangan" in r[0].text and last(r).expects == Expects.LOCATION
+
+
+async def test_choice_by_text(citizen: Citizen) -> None:
+    await citizen.say("ini gimana sih pak sudah berbulan-bulan")
+    r = await citizen.say("pedagang kaki lima liar")
+    assert "Pedagang kaki lima" in r[0].text
+
+
+async def test_menu_rejects_out_of_range_number(citizen: Citizen) -> None:
+    await citizen.say("ini gimana sih pak sudah berbulan-bulan")
+    r = await citizen.say("99")
+    assert last(r).expects == Expects.CATEGORY and "pilihan" in last(r).text.lower()
+
+
+async def test_cancel_at_any_step(citizen: Citizen, redis: Redis) -> None:
+    await citizen.say("lampu jalan mati di gang kami sudah seminggu")
+    r = await citizen.say("batal")
+    assert "dibatalkan" in last(r).text
+    assert await complaints(redis) == []
+    r = await citizen.say("/batal")
+    assert "Tidak ada laporan" in last(r).text
+
+
+async def test_correct_field_by_field(citizen: Citizen, redis: Redis) -> None:
+    await file_until_confirm(citizen)
+    r = await citizen.say("ubah")
+    assert last(r).choices == ("Deskripsi", "Kategori", "Lokasi", "Foto")
+    r = await citizen.say("3")  # Lokasi
+    assert last(r).expects == Expects.LOCATION
+    r = await citizen.say("Jl. Tebet Raya no 10 depan Indomaret, Tebet Barat")
+    assert last(r).expects == Expects.CONFIRM, "editing returns to the summary"
+    assert "Tebet Barat" in last(r).text
+    r = await citizen.say("ubah kategori")
+    assert last(r).expects == Expects.CATEGORY
+    r = await citizen.say(str(list(CATEGORIES).index("banjir") + 1))
+    assert last(r).expects == Expects.CONFIRM and "Banjir" in last(r).text
+    await citizen.say("kirim")
+    [c] = await complaints(redis)
+    assert c.category == "banjir" and c.location.kelurahan == "Tebet Barat"
+    assert c.location.lat is None
+
+
+async def file_until_confirm(c: Citizen) -> None:
+    await c.say("sampah menumpuk di pinggir jalan, bau banget")
+    out = (await c.say("ya"))[-1]
+    if out.expects == Expects.CATEGORY:
+        out = (await c.say("1"))[-1]
+    assert out.expects == Expects.LOCATION, out
+    await c.share(*JAKARTA)
+    out = (await c.say("lewati"))[-1]
+    assert out.expects == Expects.CONFIRM
+
+
+async def test_emergency_answers_112_at_once(citizen: Citizen) -> None:
+    r = await citizen.say("tolong ada kebakaran rumah di gang sebelah!!")
+    assert "112" in r[0].text
+    await citizen.say("jalan berlubang di depan pasar")
+    r = await citizen.say("ada kecelakaan motor di sini orangnya pingsan")
+    assert "112" in r[0].text
+    assert last(r).expects != Expects.NONE, "the report in progress continues"
+
+
+async def test_resume_after_a_pause_and_expiry_after_24h(citizen: Citizen, clock: Clock) -> None:
+    await citizen.say("pohon tumbang nutup jalan di depan rumah")
+    clock.advance(2 * 3600)
+    r = await citizen.say("halo")
+    assert last(r).choices == ("Lanjutkan", "Mulai baru")
+    r = await citizen.say("1")
+    assert last(r).expects in (Expects.CATEGORY, Expects.LOCATION)
+    clock.advance(25 * 3600)
+    r = await citizen.say("halo")
+    assert "24 jam" in r[0].text
+
+
+async def test_resume_start_over(citizen: Citizen, clock: Clock) -> None:
+    await citizen.say("pohon tumbang nutup jalan di depan rumah")
+    clock.advance(3600)
+    await citizen.say("p")
+    r = await citizen.say("mulai baru")
+    assert last(r).expects == Expects.DESCRIPTION
+
+
+async def test_status_check_goes_to_the_bridge(citizen: Citizen, redis: Redis) -> None:
+    r = await citizen.say("cek 2400001")
+    assert "2400001" in last(r).text and last(r).follow_up == 1
+    [(_, fields)] = await redis.xrange(streams.LOOKUPS)
+    assert fields["tracking_id"] == "2400001" and fields["conv"].startswith("p_")
+    assert citizen.user not in json.dumps(fields)
+    r = await citizen.say("/cek")
+    assert "nomor laporan" in last(r).text.lower()
+
+
+async def test_address_without_kelurahan_is_asked_for(citizen: Citizen, redis: Redis) -> None:
+    await citizen.say("got mampet bikin genangan tiap hujan")
+    await citizen.say("ya")
+    r = await citizen.say("Jl. Mawar no 3, depan musholla")
+    assert last(r).expects == Expects.LOCATION and "kelurahan" in last(r).text.lower()
+    r = await citizen.say("kelurahan antah berantah")
+    assert "tidak saya temukan" in last(r).text
+    r = await citizen.say("Kec. Cakung")
+    assert last(r).expects == Expects.PHOTO
+
+
+async def test_dedup_by_platform_event_id(citizen: Citizen, engine: object) -> None:
+    msg = citizen.inbound("halo")
+    first = await citizen.engine.handle(msg)
+    again = await citizen.engine.handle(msg)
+    assert first and again == []
+
+
+async def test_same_citizen_messages_do_not_interleave(citizen: Citizen, redis: Redis) -> None:
+    await citizen.say("sampah numpuk di kali")
+    await asyncio.gather(*(citizen.say(str(i)) for i in range(1, 8)))
+    state = await redis.get(
+        f"kanal:conv:{citizen.engine.keyring.pseudonym('console', citizen.user)}"
+    )
+    assert state is not None and json.loads(state)["step"]
+
+
+# ---- bad input --------------------------------------------------------------------------
+
+
+async def test_empty_message(citizen: Citizen) -> None:
+    r = await citizen.say("   ")
+    assert "kosong" in last(r).text
+
+
+async def test_very_long_message_is_kept_but_bounded(citizen: Citizen, redis: Redis) -> None:
+    text = "sampah menumpuk di jalan " + "x" * 5000
+    r = await citizen.say(text)
+    assert "panjang" in r[0].text
+    await citizen.say("ya")
+    await citizen.share(*JAKARTA)
+    await citizen.say("lewati")
+    await citizen.say("kirim")
+    [c] = await complaints(redis)
+    assert len(c.description) <= 4000
+
+
+async def test_emoji_only(citizen: Citizen) -> None:
+    r = await citizen.say("😡😡🗑️🗑️")
+    assert "emoji" in last(r).text
+
+
+async def test_coordinates_outside_jakarta(citizen: Citizen) -> None:
+    await citizen.say("lampu jalan mati semua di komplek")
+    await citizen.say("ya")
+    r = await citizen.share(*BOGOR)
+    assert "luar wilayah DKI Jakarta" in last(r).text and last(r).expects == Expects.LOCATION
+    r = await citizen.share(*JAKARTA)
+    assert last(r).expects == Expects.PHOTO
+
+
+async def test_file_that_is_not_an_image(citizen: Citizen, redis: Redis) -> None:
+    await file_until_photo(citizen)
+    r = await citizen.photo(b"%PDF-1.4 this is not a picture")
+    assert "bukan foto" in last(r).text and last(r).expects == Expects.PHOTO
+    r = await citizen.photo(png())
+    assert "Foto 1 dari 3" in last(r).text
+
+
+async def file_until_photo(c: Citizen) -> None:
+    await c.say("trotoar rusak parah banyak lubang")
+    out = (await c.say("ya"))[-1]
+    if out.expects == Expects.CATEGORY:
+        await c.say("10")
+    r = await c.share(*JAKARTA)
+    assert last(r).expects == Expects.PHOTO
+
+
+async def test_three_photos_at_most(citizen: Citizen, redis: Redis) -> None:
+    await file_until_photo(citizen)
+    for _ in range(2):
+        assert last(await citizen.photo(jpeg())).expects == Expects.PHOTO
+    r = await citizen.photo(jpeg())
+    assert last(r).expects == Expects.CONFIRM
+
+
+async def test_unknown_command(citizen: Citizen) -> None:
+    r = await citizen.say("/hapusdata")
+    assert "/hapusdata" in last(r).text and "tidak dikenal" in last(r).text
