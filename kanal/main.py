@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import signal
 import sys
 
@@ -14,7 +13,7 @@ from bridge.sandbox.server import AppServer
 from kanal import streams
 from kanal.http import create_app
 from kanal.logging import get_logger
-from kanal.runtime import Runtime
+from kanal.runtime import Runtime, stop_tasks
 from kanal.settings import Settings
 
 log = get_logger(__name__)
@@ -63,9 +62,7 @@ async def run_main(settings: Settings) -> int:
 
         console_task = asyncio.create_task(console())
         await stop.wait()
-        console_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await console_task
+        await stop_tasks([console_task])
         await http.stop()
         log.info("kanal_stopped")
     return 0

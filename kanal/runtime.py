@@ -46,6 +46,20 @@ async def supervise(
             await asyncio.sleep(delay_s)
 
 
+async def stop_tasks(tasks: list[asyncio.Task[None]], patience_s: float = 0.5) -> None:
+    """Cancel tasks and wait for them. A library may swallow one cancellation (httpx/anyio
+    cancel scopes can, mid-request), so cancel again until each task has really ended."""
+    pending = [t for t in tasks if not t.done()]
+    while pending:
+        for task in pending:
+            task.cancel()
+        await asyncio.wait(pending, timeout=patience_s)
+        pending = [t for t in pending if not t.done()]
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            task.result()
+
+
 class Runtime:
     def __init__(
         self,
@@ -137,11 +151,7 @@ class Runtime:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await stop_tasks(self._tasks)
         if self.crm is not None:
             await self.crm.aclose()
         if self._sandbox is not None:
@@ -151,4 +161,4 @@ class Runtime:
             self._embedded.close()
 
 
-__all__ = ["Runtime", "supervise"]
+__all__ = ["Runtime", "stop_tasks", "supervise"]

@@ -27,11 +27,17 @@ DATA_DIR = Path(__file__).resolve().parent / "data"
 _ANNOTATION = re.compile(r"\[([^\]]+)\](?:\([^)]*\)|\{[^}]*\})")
 _TRACKING = re.compile(r"(?<!\d)(\d{5,10})(?!\d)")
 _STATUS_WORDS = re.compile(r"\b(cek|cék|status|lacak|track|nomor|no|laporan|tiket)\b", re.I)
+# Words that make an emergency word hypothetical or past: "rawan begal", "bahaya kebakaran",
+# "sebelum terjadi kecelakaan", "demam berdarah". Then the classifier decides, not the rule.
+_HEDGE = re.compile(
+    r"\b(rawan|bahaya|berbahaya|membahayakan|sebelum|takut|khawatir|bisa|berpotensi|potensi|"
+    r"demam|dbd|nanti|sering|pernah|kemarin|lalu|bekas|sisa|mencegah|cegah|hindari)\b"
+)
 _RATING = re.compile(
     r"^\s*(?:nilai|rating|bintang|skor)?\s*([1-5])\s*(?:bintang|/5|dari 5)?\s*$", re.I
 )
 _EMERGENCY = re.compile(
-    r"\b(kebakaran|terbakar|kobaran api|kecelakaan|tabrakan|ditabrak|begal|dibegal|perampok\w*|"
+    r"\b(kebakaran|terbakar|kobaran api|kecelakaan|tabrakan|begal|dibegal|perampok\w*|"
     r"dirampok|penjambretan|dijambret|penusukan|ditusuk|tawuran|tenggelam|hanyut|pingsan|"
     r"tidak sadarkan diri|sekarat|berdarah|penculikan|diculik|pembunuhan|bunuh diri|"
     r"korsleting|meledak|ledakan|darurat|emergency|sos)\b",
@@ -127,7 +133,8 @@ class KeywordMatcher:
 
     def parse(self, text: str) -> Understanding:
         entities = _entities(text)
-        if _EMERGENCY.search(normalize(text)):
+        norm = normalize(text)
+        if _EMERGENCY.search(norm) and not _HEDGE.search(norm):
             return Understanding("darurat", 0.95, entities=entities)
         if entities and entities[0].entity == "nomor_laporan" and _STATUS_WORDS.search(text):
             return Understanding("cek_status", 0.95, entities=entities)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, MutableMapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -74,7 +74,7 @@ async def crm(sandbox: SandboxServer) -> AsyncIterator[Open311Client]:
 
 
 @contextmanager
-def captured_logs() -> Iterator[list[dict[str, Any]]]:
+def captured_logs() -> Iterator[list[MutableMapping[str, Any]]]:
     """Every structlog event at any level, whatever configuration other tests left."""
     old = structlog.get_config()
     capture = LogCapture()
@@ -117,20 +117,23 @@ async def test_services(crm: Open311Client) -> None:
     assert len(services) == 12 and services[0].service_code == "sampah"
 
 
+UNKNOWN_SERVICE = REPORT.model_copy(update={"service_code": "kebakaran"})
+SIGNED = {"api_key": API_KEY, "jurisdiction_id": JURISDICTION}
+
+
 @pytest.mark.parametrize(
     ("label", "client_kwargs", "report", "status"),
     [
-        ("unknown service", {"api_key": API_KEY, "jurisdiction_id": JURISDICTION},
-         REPORT.model_copy(update={"service_code": "kebakaran"}), 400),
-        ("wrong api_key", {"api_key": "salah", "jurisdiction_id": JURISDICTION}, REPORT, 403),
+        ("unknown service", SIGNED, UNKNOWN_SERVICE, 400),
+        ("wrong api_key", {**SIGNED, "api_key": "salah"}, REPORT, 403),
         ("no jurisdiction", {"api_key": API_KEY}, REPORT, 400),
     ],
-)  # fmt: skip
+)
 async def test_4xx_is_permanent(
     secured: SandboxServer,
     store: SandboxStore,
     label: str,
-    client_kwargs: dict[str, str],
+    client_kwargs: dict[str, Any],
     report: NewServiceRequest,
     status: int,
 ) -> None:

@@ -15,7 +15,7 @@ from bots.core.worker import deliver_outbox
 from kanal import streams
 from kanal.errors import KanalError
 from kanal.logging import get_logger
-from kanal.runtime import Runtime
+from kanal.runtime import Runtime, stop_tasks
 from kanal.settings import Settings
 
 log = get_logger(__name__)
@@ -128,9 +128,7 @@ async def run_chat(
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(chat.settled.wait(), timeout=wait_s)
         await asyncio.sleep(0.3)  # let a status update that just landed be printed
-        outbox.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await outbox
+        await stop_tasks([outbox])
     return 0
 
 

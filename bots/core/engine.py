@@ -404,6 +404,8 @@ class _Turn:
             return True
         d = self.state.draft
         d.lat, d.lon = loc.lat, loc.lon
+        if d.address and not d.kecamatan:
+            d.address = None  # an address still missing its kelurahan gives way to the point
         area = self.e.gazetteer.locate(loc.lat, loc.lon)
         if area:
             d.kelurahan, d.kecamatan, d.kota = area.kelurahan, area.kecamatan, area.kota

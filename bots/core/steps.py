@@ -184,7 +184,7 @@ async def location(t: _Turn) -> None:
         ok = t.take_photos()
         t.ask("Foto disimpan." if ok else p.say("photo_bad", mb=10))
         return
-    if not t.text or await _is_skip(t, None):
+    if not t.text or await _is_skip(t, None) or await _not_an_address(t):
         t.say(p.say("ask_location_first"), Expects.LOCATION)
         return
     area = t.e.gazetteer.find_in_text(t.text)
@@ -196,6 +196,19 @@ async def location(t: _Turn) -> None:
     else:
         t.state.step = Step.KELURAHAN
         t.ask()
+
+
+async def _not_an_address(t: _Turn) -> bool:
+    """A yes, a thank-you or a greeting where an address was asked for."""
+    words = normalize(t.text)
+    if words in _YES_WORDS or words in _NO_WORDS:
+        return True
+    if len(words.split()) > 3 or any(ch.isdigit() for ch in words):
+        return False
+    if t.e.gazetteer.find_in_text(t.text):
+        return False
+    u = await t.understand()
+    return u.intent in {"konfirmasi_ya", "konfirmasi_tidak", "salam", "terima_kasih", "nilai"}
 
 
 async def kelurahan(t: _Turn) -> None:
