@@ -7,7 +7,9 @@ import io
 import json
 
 from bots.core.categories import CATEGORIES
+from bots.core.engine import Engine
 from bots.core.models import Complaint, Expects, Outbound
+from bots.core.sessions import SessionStore, Step
 from kanal import streams
 from kanal.redis import Redis
 from tests.conftest import Citizen, Clock
@@ -185,13 +187,26 @@ async def test_dedup_by_platform_event_id(citizen: Citizen, engine: object) -> N
     assert first and again == []
 
 
-async def test_same_citizen_messages_do_not_interleave(citizen: Citizen, redis: Redis) -> None:
-    await citizen.say("sampah numpuk di kali")
-    await asyncio.gather(*(citizen.say(str(i)) for i in range(1, 8)))
-    state = await redis.get(
-        f"kanal:conv:{citizen.engine.keyring.pseudonym('console', citizen.user)}"
+async def test_two_replicas_never_interleave_one_citizen(
+    citizen: Citizen, redis: Redis, engine: Engine
+) -> None:
+    """Two engines (replicas) get photos from one citizen at the same moment: none is lost."""
+    replica = Engine(
+        sessions=SessionStore(redis),
+        nlu=engine.nlu,
+        gazetteer=engine.gazetteer,
+        media=engine.media,
+        keyring=engine.keyring,
+        clock=engine.clock,
     )
-    assert state is not None and json.loads(state)["step"]
+    await file_until_photo(citizen)
+    other = Citizen(replica, user=citizen.user)
+    await asyncio.gather(
+        citizen.photo(jpeg(10, 10)), other.photo(jpeg(20, 20)), citizen.photo(jpeg(30, 30))
+    )
+    state = await SessionStore(redis).load(engine.keyring.pseudonym("console", citizen.user))
+    assert len(state.draft.photos) == 3
+    assert state.step == Step.CONFIRM
 
 
 # ---- bad input --------------------------------------------------------------------------

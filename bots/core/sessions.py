@@ -9,20 +9,20 @@ the two never loses a report nor files one twice.
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
 import json
+import time
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
 
 from pydantic import BaseModel, Field
-from redis.exceptions import LockError
 
 from bots.core.models import Expects
 from kanal.errors import LockTimeout
-from kanal.redis import Redis
-from kanal.redis import fields as redis_fields
+from kanal.redis import Redis, get_str
 
 SEEN_TTL_S = 7 * 24 * 3600
 
@@ -91,6 +91,42 @@ class Turn:
         self.hashes.append((key, fields))
 
 
+# Taking the lock and reading the conversation is one round trip; so is committing the turn
+# and letting go of the lock. (redis-py's Lock plus a pipeline needed four.)
+_ACQUIRE = """
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  return {1, redis.call('GET', KEYS[2]), redis.call('EXISTS', KEYS[3])}
+end
+return {0}
+"""
+# KEYS: lock, state, seen, then one key per hash and per stream entry, in ARGV's order.
+# ARGV: token, state, state ttl, seen ttl, n hashes, n entries, then per effect: n fields, fields.
+_COMMIT = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
+redis.call('SET', KEYS[3], '1', 'EX', ARGV[4])
+local nh, ne = tonumber(ARGV[5]), tonumber(ARGV[6])
+local a = 7
+for i = 1, nh + ne do
+  local n = tonumber(ARGV[a])
+  local fields = {}
+  for j = 1, n do fields[j] = ARGV[a + j] end
+  if i <= nh then
+    redis.call('HSET', KEYS[3 + i], unpack(fields))
+  else
+    redis.call('XADD', KEYS[3 + i], '*', unpack(fields))
+  end
+  a = a + n + 1
+end
+redis.call('DEL', KEYS[1])
+return 1
+"""
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
 class SessionStore:
     def __init__(
         self,
@@ -106,6 +142,9 @@ class SessionStore:
         self.lock_timeout_s = lock_timeout_s
         self.lock_wait_s = lock_wait_s
         self.prefix = prefix
+        self._acquire = redis.register_script(_ACQUIRE)
+        self._commit = redis.register_script(_COMMIT)
+        self._release = redis.register_script(_RELEASE)
 
     def _state_key(self, conv: str) -> str:
         return f"{self.prefix}:conv:{conv}"
@@ -114,41 +153,56 @@ class SessionStore:
         return f"{self.prefix}:seen:{channel}:{event_id}"
 
     async def load(self, conv: str) -> State:
-        raw = await self.redis.get(self._state_key(conv))
+        raw = await get_str(self.redis, self._state_key(conv))
         return State.model_validate_json(raw) if raw else State()
+
+    async def _lock(self, keys: list[str], token: str) -> tuple[str | None, bool]:
+        deadline = time.monotonic() + self.lock_wait_s
+        delay = 0.002
+        ttl_ms = str(int(self.lock_timeout_s * 1000))
+        while True:
+            reply = await self._acquire(keys=keys, args=[token, ttl_ms])
+            if reply[0] == 1:
+                raw = reply[1] if len(reply) > 1 else None
+                return (raw or None), bool(reply[2]) if len(reply) > 2 else False
+            if time.monotonic() >= deadline:
+                raise LockTimeout("conversation is busy")
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.05)
 
     @asynccontextmanager
     async def open(self, conv: str, channel: str, event_id: str) -> AsyncIterator[Turn]:
-        lock = self.redis.lock(
-            f"{self.prefix}:lock:{conv}",
-            timeout=self.lock_timeout_s,
-            blocking_timeout=self.lock_wait_s,
-        )
-        if not await lock.acquire():
-            raise LockTimeout(f"conversation {conv} is busy")
+        """Lock the conversation, read it, and commit the turn's effects atomically on exit."""
+        lock_key = f"{self.prefix}:lock:{conv}"
+        keys = [lock_key, self._state_key(conv), self._seen_key(channel, event_id)]
+        token = uuid.uuid4().hex
+        raw, seen = await self._lock(keys, token)
+        committed = False
         try:
-            seen_key = self._seen_key(channel, event_id)
-            async with self.redis.pipeline(transaction=False) as pipe:
-                pipe.get(self._state_key(conv))
-                pipe.exists(seen_key)
-                raw, seen = await pipe.execute()
             state = State.model_validate_json(raw) if raw else State()
-            turn = Turn(conv=conv, state=state, seen=bool(seen))
+            turn = Turn(conv=conv, state=state, seen=seen)
             yield turn
             if turn.seen:
                 return
-            async with self.redis.pipeline(transaction=True) as tx:
-                tx.set(self._state_key(conv), turn.state.model_dump_json(), ex=self.ttl_s)
-                tx.set(seen_key, "1", ex=SEEN_TTL_S)
-                for key, mapping in turn.hashes:
-                    tx.hset(key, mapping=redis_fields(mapping))
-                for stream, fields in turn.entries:
-                    tx.xadd(stream, redis_fields(fields))
-                await tx.execute()
+            args: list[str | int] = [
+                token,
+                turn.state.model_dump_json(),
+                self.ttl_s,
+                SEEN_TTL_S,
+                len(turn.hashes),
+                len(turn.entries),
+            ]
+            effect_keys: list[str] = []
+            for key, mapping in [*turn.hashes, *turn.entries]:
+                effect_keys.append(key)
+                flat = [x for kv in mapping.items() for x in kv]
+                args += [len(flat), *flat]
+            if not await self._commit(keys=keys + effect_keys, args=args):
+                raise LockTimeout("conversation lock expired before commit")
+            committed = True
         finally:
-            # If the lock expired under us, the transaction above was still atomic.
-            with contextlib.suppress(LockError):
-                await lock.release()
+            if not committed:
+                await self._release(keys=[lock_key], args=[token])
 
 
 def dumps(obj: object) -> str:

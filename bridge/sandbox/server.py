@@ -60,6 +60,9 @@ class AppServer:
         sock = socket.socket(family, socket.SOCK_STREAM)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            # Accepted sockets inherit this. Without it uvicorn's separate header and body
+            # writes meet delayed ACKs: every response took ~45 ms instead of ~2 ms.
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             sock.bind((self.host, self.port))
         except OSError:
             sock.close()

@@ -80,6 +80,7 @@ class SandboxStore:
         db.row_factory = sqlite3.Row
         db.execute("PRAGMA busy_timeout=10000")
         db.execute("PRAGMA foreign_keys=ON")
+        db.execute("PRAGMA synchronous=NORMAL")  # WAL: safe against crashes, fast commits
         return db
 
     @contextmanager
