@@ -41,6 +41,7 @@ FORBIDDEN_FIELDS = frozenset(
 
 
 def _redact(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    event_dict.pop("color_message", None)  # uvicorn's duplicate with terminal escapes
     for key in list(event_dict):
         if key in FORBIDDEN_FIELDS:
             event_dict[key] = "[redacted]"

@@ -117,7 +117,11 @@ async def description(t: _Turn) -> None:
     u = await t.understand()
     few = len(t.text.split()) <= 3
     if not t.state.editing and few and u.intent in ("salam", "terima_kasih"):
-        t.ask()
+        t.say(
+            p.say("greeting"),
+            Expects.DESCRIPTION,
+            (p.CHOICE_REPORT, p.CHOICE_STATUS, p.CHOICE_HELP),
+        )
         return
     if (
         not t.state.editing
