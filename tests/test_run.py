@@ -1,0 +1,115 @@
+"""`kanal run` on embedded defaults, `kanal doctor`, and the deployment file."""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from kanal.settings import CrmSettings, KanalSettings, RasaSettings, RedisSettings
+from tests.peers import REPO, free_port
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("KANAL_", "CRM_", "RASA_", "REDIS_"))
+    }
+    env.update(extra)
+    return env
+
+
+def test_kanal_run_answers_halo_and_stops_on_sigterm(tmp_path: Path) -> None:
+    """No configuration at all: embedded Redis, sandbox CRM; the console answers."""
+    env = clean_env(KANAL_DATA_DIR=str(tmp_path / "var"), KANAL_HTTP_PORT=str(free_port()))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kanal", "run"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        cwd=tmp_path,
+        text=True,
+    )
+    assert proc.stdin and proc.stdout
+    try:
+        proc.stdin.write("halo\n")
+        proc.stdin.flush()
+        seen = ""
+        deadline = time.monotonic() + 60
+        while "Halo" not in seen and time.monotonic() < deadline:
+            ready, _, _ = select.select([proc.stdout], [], [], 1)
+            if ready:
+                line = proc.stdout.readline()
+                if not line:
+                    break
+                seen += line
+        assert "Halo! Saya Kanal" in seen, seen
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdin.close()
+        proc.stdout.close()
+    assert (tmp_path / "var" / "crm-sandbox.sqlite3").exists()
+    assert (tmp_path / "var" / "secret.key").exists()
+
+
+def test_doctor_reports_embedded_defaults_and_an_unreachable_part(tmp_path: Path) -> None:
+    ok = subprocess.run(
+        [sys.executable, "-m", "kanal", "doctor"],
+        env=clean_env(KANAL_DATA_DIR=str(tmp_path)),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert ok.returncode == 0 and "embedded" in ok.stdout and "development key" in ok.stdout
+    bad = subprocess.run(
+        [sys.executable, "-m", "kanal", "doctor"],
+        env=clean_env(CRM_URL=f"http://127.0.0.1:{free_port()}"),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert bad.returncode == 1 and "CRM_URL" in bad.stdout and "FAIL" in bad.stdout
+
+
+def test_compose_file_describes_the_deployment() -> None:
+    doc = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    services = doc["services"]
+    assert {"redis", "crm-sandbox", "bridge"} <= set(services)
+    assert "--appendonly" in services["redis"]["command"]
+    for name, svc in services.items():
+        assert "healthcheck" in svc, f"{name} has no healthcheck"
+    known = {
+        f"{s.model_config.get('env_prefix', '')}{f}".upper()
+        for s in (KanalSettings, RedisSettings, CrmSettings, RasaSettings)
+        for f in s.model_fields
+    }
+    for name in ("bridge", "crm-sandbox"):
+        env = {**doc["x-kanal"]["environment"], **services[name].get("environment", {})}
+        assert set(env) <= known, set(env) - known
+    assert services["bridge"]["command"] == ["python", "-m", "bridge"]
+
+
+def test_env_example_lists_every_setting() -> None:
+    listed = {
+        line.split("=", 1)[0]
+        for line in (REPO / ".env.example").read_text().splitlines()
+        if line and not line.startswith("#")
+    }
+    for s in (KanalSettings, RedisSettings, CrmSettings, RasaSettings):
+        prefix = str(s.model_config.get("env_prefix", ""))
+        for field in s.model_fields:
+            assert f"{prefix}{field}".upper() in listed, field
