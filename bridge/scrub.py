@@ -22,34 +22,91 @@ _NIK = re.compile(r"(?<!\d)\d{16}(?!\d)")
 # Indonesian mobiles that phonenumbers misses without a "+": 62812..., 0812...
 _MOBILE = re.compile(r"(?<![\d])(?:\+?62|0)[\s.-]?8\d(?:[\s.-]?\d){6,11}(?!\d)")
 _HANDLE = re.compile(r"(?<![\w@])@[A-Za-z0-9_]{2,30}\b")
-# A name is 1-4 capitalised words (or a lower-case run in chat) after an introduction.
-_NAME_WORD = r"[A-Z][a-zA-Z'.]+"
-_INTRO = re.compile(
-    r"(?P<lead>\b(?:nama\s+saya|namaku|nama\s+aku|perkenalkan,?\s+(?:saya|nama\s+saya)|"
-    r"saya\s+bernama|dengan\s+(?:bapak|ibu|bu|pak|sdr\.?|saudara)|hormat\s+saya,?|salam,?|"
-    r"terima\s+kasih,?|regards,?|best\s+regards,?|ttd,?|pelapor\s*:|nama\s*:)\s*[\r\n]*\s*)"
-    r"(?P<name>(?:(?:Bapak|Ibu|Bu|Pak|Sdr\.?|Saudara|Mas|Mbak)\s+)?"
-    rf"{_NAME_WORD}(?:\s+{_NAME_WORD}){{0,3}})",
+# Introductions ("nama saya budi") take the next 1-3 words, whatever their case; signatures
+# ("Hormat saya,\nAgus Wijaya") and "saya Budi Santoso, warga ..." only capitalised ones.
+# A name ends at a word that starts the story (dari, warga, di, ...).
+_STRONG_LEAD = re.compile(
+    r"\b(?:nama\s+saya|namaku|nama\s+aku|nama\s+gue|saya\s+bernama|perkenalkan,?\s+"
+    r"(?:saya|nama\s+saya)|pelapor\s*:|nama\s*:|dengan\s+(?:bapak|ibu|sdr\.?|saudara))\s*",
+    re.IGNORECASE,
+)
+_WEAK_LEAD = re.compile(
+    r"\b(?:hormat\s+(?:saya|kami)|salam|terima\s+kasih|regards|best\s+regards|ttd|wassalam)"
+    r"\s*[,.]?[ \t]*\n\s*",
     re.IGNORECASE,
 )
 _SAYA_NAME = re.compile(
-    rf"(?P<lead>\b[Ss]aya\s+)(?P<name>{_NAME_WORD}(?:\s+{_NAME_WORD}){{0,3}})"
-    r"(?=\s*,\s*(?:warga|penghuni|tinggal|dari|RT|rt|yang))"
+    r"\b[Ss]aya\s+(?=[A-Z][a-z]+(?:\s+[A-Z][a-z]+){0,3}\s*,\s*(?:warga|penghuni|tinggal|dari|RT))"
 )
-_NOT_NAMES = frozenset(
-    {"warga", "mau", "ingin", "sudah", "ada", "tinggal", "yang", "dari", "di", "melaporkan"}
+_WORD = re.compile(r"(?:(?:Bapak|Ibu|Bu|Pak|Mas|Mbak|Sdr\.?)\s+)?[A-Za-z][A-Za-z'.-]*")
+_STOP = frozenset(
+    [
+        "warga",
+        "penghuni",
+        "tinggal",
+        "dari",
+        "di",
+        "yang",
+        "mau",
+        "ingin",
+        "sudah",
+        "ada",
+        "melaporkan",
+        "lapor",
+        "dan",
+        "rt",
+        "rw",
+        "jl",
+        "jalan",
+        "gang",
+        "gg",
+        "kel",
+        "kec",
+        "no",
+        "nomor",
+        "hendak",
+        "min",
+        "sampah",
+        "banjir",
+        "lampu",
+        "mohon",
+        "tolong",
+        "selaku",
+        "sebagai",
+        "ingin",
+        "mengadu",
+    ]
 )
+
+
+def _take_name(text: str, start: int, *, capitalised: bool, max_words: int = 3) -> int:
+    """End offset of the name starting at ``start`` (``start`` itself when there is none)."""
+    end = pos = start
+    for _ in range(max_words):
+        m = _WORD.match(text, pos)
+        if not m:
+            break
+        bare = m.group(0).split()[-1].rstrip(".")
+        if bare.lower() in _STOP or (capitalised and not bare[:1].isupper()):
+            break
+        end = m.end()
+        gap = re.match(r"[ \t]+", text[end:])
+        if not gap:
+            break
+        pos = end + gap.end()
+    return end
 
 
 def _names(text: str) -> str:
-    def sub(m: re.Match[str]) -> str:
-        first = m.group("name").split()[0].lower()
-        if first in _NOT_NAMES:
-            return m.group(0)
-        return m.group("lead") + NAME
-
-    text = _INTRO.sub(sub, text)
-    return _SAYA_NAME.sub(sub, text)
+    spans: list[tuple[int, int]] = []
+    for lead, capitalised in ((_STRONG_LEAD, False), (_WEAK_LEAD, True), (_SAYA_NAME, True)):
+        for m in lead.finditer(text):
+            end = _take_name(text, m.end(), capitalised=capitalised)
+            if end > m.end():
+                spans.append((m.end(), end))
+    for start, end in sorted(set(spans), reverse=True):
+        text = text[:start] + NAME + text[end:]
+    return text
 
 
 def _phones(text: str) -> str:

@@ -9,47 +9,53 @@ anyone else gets the public status without details.
 from __future__ import annotations
 
 import asyncio
+import random
 from datetime import UTC, datetime, timedelta
 
+from redis.exceptions import WatchError
+
 from bots.core.models import Expects, Outbound
+from bots.core.prompts import RATING_CHOICES, STATUS, say
+from bots.core.sessions import rating_key
 from bridge.open311 import Open311Client
 from bridge.submitter import request_key
 from bridge.vault import Vault
 from kanal import streams
-from kanal.errors import PeerError
+from kanal.errors import PeerError, PermanentPeerError, TemporaryPeerError
 from kanal.logging import get_logger
 from kanal.redis import Redis, get_str, hgetall_str
 
 log = get_logger(__name__)
 
 LOOKUP_GROUP = "bridge-lookups"
+RATING_GROUP = "bridge-ratings"
 CURSOR_KEY = "kanal:relay:cursor"
 SEEN_PREFIX = "kanal:relay:seen:"
 SEEN_TTL_S = 90 * 24 * 3600
 
-STATUS_TEXT = {
-    "received": "diterima",
-    "forwarded": "diteruskan ke kelurahan/dinas",
-    "in_progress": "dalam pengerjaan",
-    "resolved": "selesai",
-    "rejected": "ditolak",
-    "open": "sedang diproses",
-    "closed": "selesai",
-}
+RATING_TTL_S = 14 * 24 * 3600
+CLOSED_CODES = frozenset({"resolved", "rejected", "closed"})
 
 
 def status_text(code: str | None, open311_status: str | None = None) -> str:
-    return STATUS_TEXT.get(code or "", STATUS_TEXT.get(open311_status or "", "sedang diproses"))
+    return STATUS.get(code or "", STATUS.get(open311_status or "", STATUS["open"]))
 
 
-def update_message(srid: str, code: str | None, status: str, note: str | None) -> str:
-    text = f"Kabar laporan {srid}: {status_text(code, status)}."
-    if code == "rejected":
-        text += f" Alasan: {note}" if note else ""
-    elif note:
-        text += f" Catatan petugas: {note}"
-    if code == "resolved":
-        text += " Terima kasih sudah melapor."
+def is_closed(code: str | None, status: str) -> bool:
+    return (code or status) in CLOSED_CODES or (code is None and status == "closed")
+
+
+def update_message(
+    srid: str, code: str | None, status: str, note: str | None, media_url: str | None = None
+) -> str:
+    """The citizen's words for one status change; a closed report also asks for a rating."""
+    text = say("update", tracking_id=srid, status=status_text(code, status))
+    if note:
+        text += say("update_reason" if code == "rejected" else "update_note", note=note)
+    if media_url and code == "resolved":
+        text += say("update_proof", url=media_url)
+    if is_closed(code, status):
+        text += say("ask_rating")
     return text
 
 
@@ -86,24 +92,43 @@ class StatusService:
         try:
             req = await self.crm.get_request(srid)
         except PeerError:
-            text = "Maaf, status laporan belum bisa dicek saat ini. Coba lagi beberapa saat lagi."
+            text = say("lookup_unavailable")
         else:
             known = await hgetall_str(self.redis, request_key(srid))
             if req is None:
-                text = f"Laporan dengan nomor {srid} tidak ditemukan. Periksa lagi nomornya."
+                text = say("lookup_unknown", tracking_id=srid)
             elif known.get("conv") == conv:
-                text = f"Laporan {srid}: {status_text(known.get('status_code'), req.status)}."
+                status = status_text(known.get("status_code"), req.status)
+                text = say("lookup_owner", tracking_id=srid, status=status)
                 if req.status_notes:
                     text += f" Catatan: {req.status_notes}"
                 if req.updated_datetime:
                     text += f" (diperbarui {req.updated_datetime.astimezone(UTC):%d-%m-%Y})"
             else:
-                text = (
-                    f"Laporan {srid}: {status_text(None, req.status)}. Rincian hanya dikirim "
-                    "kepada pelapornya."
-                )
+                status = status_text(None, req.status)
+                text = say("lookup_public", tracking_id=srid, status=status)
         log.info("lookup_answered", conv=conv, service_request_id=srid)
         await self._send(contact.channel, contact.address, conv, text, srid, "status")
+
+    # ---- ratings -----------------------------------------------------------------------
+    async def run_ratings(self) -> None:
+        async for entry_id, fields in streams.consume(
+            self.redis, streams.RATINGS, RATING_GROUP, self.consumer
+        ):
+            srid, rating = fields.get("tracking_id", ""), fields.get("rating", "")
+            attempt = 0
+            while True:
+                try:
+                    await self.crm.post_rating(srid, int(rating))
+                    log.info("rating_sent", service_request_id=srid, rating=rating)
+                    break
+                except TemporaryPeerError:
+                    attempt += 1
+                    await asyncio.sleep(min(60.0, 0.5 * 2**attempt) * random.uniform(0.5, 1.0))
+                except (PermanentPeerError, ValueError):
+                    log.error("rating_refused", service_request_id=srid)
+                    break
+            await self.redis.xack(streams.RATINGS, RATING_GROUP, entry_id)
 
     # ---- relay --------------------------------------------------------------------------
     async def run_relay(self) -> None:
@@ -150,22 +175,37 @@ class StatusService:
         known = await hgetall_str(self.redis, request_key(srid))
         conv = known.get("conv")
         contact = await self.vault.contact(conv) if conv else None
+        closed = is_closed(code, status)
         async with self.redis.pipeline(transaction=True) as tx:
+            # WATCH: a webhook and the poll relaying the same update at once send it once.
+            await tx.watch(seen_key)
+            if await tx.exists(seen_key):
+                return False
+            tx.multi()  # type: ignore[no-untyped-call]
             tx.set(seen_key, "1", ex=SEEN_TTL_S)
-            if conv and contact is not None:
+            if conv:
                 tx.hset(request_key(srid), mapping={"status_code": code or status})
+                if closed:
+                    self.vault.report_closed(tx, conv, srid)
+            if conv and contact is not None:
                 out = Outbound(
                     channel=contact.channel,
                     to=contact.address,
                     conv=conv,
-                    text=update_message(srid, code, status, note),
-                    expects=Expects.NONE,
+                    text=update_message(srid, code, status, note, media_url),
+                    expects=Expects.RATING if closed else Expects.NONE,
+                    choices=RATING_CHOICES if closed else (),
                     tracking_id=srid,
                     media_url=media_url,
                     kind="update",
                 )
                 tx.xadd(streams.outbox(contact.channel), {"outbound": out.model_dump_json()})
-            await tx.execute()
+                if closed:
+                    tx.set(rating_key(conv), srid, ex=RATING_TTL_S)
+            try:
+                await tx.execute()
+            except WatchError:
+                return False
         if conv:
             log.info("update_relayed", conv=conv, service_request_id=srid, status=code or status)
         return bool(conv and contact)

@@ -16,6 +16,7 @@ import time
 
 from bots.core.categories import label
 from bots.core.models import Complaint, Expects, Outbound
+from bots.core.prompts import say
 from bridge.open311 import NewServiceRequest, Open311Client
 from bridge.scrub import scrub
 from bridge.vault import Vault
@@ -30,14 +31,6 @@ log = get_logger(__name__)
 GROUP = "bridge"
 PARKED = "kanal:complaints:parked"
 LEDGER_TTL_S = 90 * 24 * 3600
-TRACKING_TEXT = (
-    "Laporan Anda tercatat dengan nomor {tracking_id} ({label}). Simpan nomor ini; ketik "
-    "'cek {tracking_id}' untuk melihat statusnya. Kabar berikutnya akan kami kirim di sini."
-)
-PARKED_TEXT = (
-    "Maaf, laporan Anda belum bisa diterima oleh sistem CRM. Petugas kami akan memeriksanya; "
-    "Anda tidak perlu mengirim ulang."
-)
 
 
 def ledger_key(complaint_id: str) -> str:
@@ -153,6 +146,7 @@ class Submitter:
         async with self.redis.pipeline(transaction=True) as tx:
             tx.hset(ledger_key(c.complaint_id), mapping={"service_request_id": srid})
             tx.expire(ledger_key(c.complaint_id), LEDGER_TTL_S)
+            self.vault.report_filed(tx, c.conv, srid)
             tx.hset(
                 request_key(srid),
                 mapping={
@@ -168,7 +162,7 @@ class Submitter:
                     channel=contact.channel,
                     to=contact.address,
                     conv=c.conv,
-                    text=TRACKING_TEXT.format(tracking_id=srid, label=label(c.category)),
+                    text=say("tracking_sent", tracking_id=srid, label=label(c.category)),
                     expects=Expects.NONE,
                     tracking_id=srid,
                     kind="tracking",
@@ -193,7 +187,7 @@ class Submitter:
                     channel=contact.channel,
                     to=contact.address,
                     conv=complaint.conv,
-                    text=PARKED_TEXT,
+                    text=say("parked"),
                     kind="tracking",
                 )
                 tx.xadd(streams.outbox(contact.channel), {"outbound": out.model_dump_json()})

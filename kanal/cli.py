@@ -68,6 +68,50 @@ def doctor() -> None:
     raise typer.Exit(asyncio.run(run_doctor(settings)))
 
 
+vault_app = typer.Typer(help="The identity vault: retention and key rotation.")
+app.add_typer(vault_app, name="vault")
+
+
+async def _with_vault(action: str, dry_run: bool) -> int:
+    from bridge.vault import Vault
+    from kanal.keys import Keyring
+    from kanal.redis import EmbeddedRedis, connect
+
+    s = Settings()
+    embedded = None if s.redis.url else EmbeddedRedis(s.kanal.data_dir / "redis")
+    redis = connect(s.redis.url or (embedded.url if embedded else ""))
+    try:
+        keyring = Keyring.from_setting(s.kanal.secret_key.get_secret_value(), s.kanal.data_dir)
+        vault = Vault(redis, keyring, retention_days=s.kanal.vault_retention_days)
+        if action == "purge":
+            r = await vault.purge(dry_run=dry_run)
+            verb = "would purge" if dry_run else "purged"
+            print(f"{verb} {r.purged} of {r.scanned} contacts ({r.kept_open} with open reports)")
+        else:
+            print(f"re-encrypted {await vault.rotate()} contacts with the newest key")
+    finally:
+        await redis.aclose()
+        if embedded:
+            embedded.close()
+    return 0
+
+
+@vault_app.command("purge")
+def vault_purge(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Count, do not delete.")] = False,
+) -> None:
+    """Delete contacts past KANAL_VAULT_RETENTION_DAYS whose reports are all closed."""
+    _settings("WARNING")
+    raise typer.Exit(asyncio.run(_with_vault("purge", dry_run)))
+
+
+@vault_app.command("rotate")
+def vault_rotate() -> None:
+    """Re-encrypt every contact with the newest key in KANAL_SECRET_KEY."""
+    _settings("WARNING")
+    raise typer.Exit(asyncio.run(_with_vault("rotate", False)))
+
+
 def main() -> None:
     app()
 

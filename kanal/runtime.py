@@ -60,6 +60,12 @@ async def stop_tasks(tasks: list[asyncio.Task[None]], patience_s: float = 0.5) -
             task.result()
 
 
+async def purge_every(vault: Vault, interval_s: float) -> None:
+    while True:
+        await vault.purge()
+        await asyncio.sleep(interval_s)
+
+
 class Runtime:
     def __init__(
         self,
@@ -129,7 +135,8 @@ class Runtime:
             jurisdiction_id=s.crm.jurisdiction_id or None,
             timeout=s.crm.timeout_s,
         )
-        vault = Vault(self.redis, self.keyring)
+        vault = Vault(self.redis, self.keyring, retention_days=s.kanal.vault_retention_days)
+        self.vault = vault
         submitter = Submitter(self.redis, self.crm, vault, consumer=self.consumer)
         status = StatusService(
             self.redis,
@@ -141,6 +148,8 @@ class Runtime:
         self.spawn("submitter", submitter.run)
         self.spawn("lookups", status.run_lookups)
         self.spawn("relay", status.run_relay)
+        self.spawn("ratings", status.run_ratings)
+        self.spawn("vault-purge", lambda: purge_every(vault, s.kanal.vault_purge_interval_s))
 
     def spawn(self, name: str, factory: Callable[[], Awaitable[None]]) -> None:
         self._tasks.append(asyncio.create_task(supervise(name, factory), name=name))

@@ -33,6 +33,9 @@ class KanalSettings(BaseSettings):
     session_ttl_hours: float = 24.0
     resume_after_minutes: float = 30.0
     max_photos: int = 3
+    # Contacts are purged this many days after the reporter's last report closed.
+    vault_retention_days: float = 30.0
+    vault_purge_interval_s: float = 3600.0
 
 
 class RedisSettings(BaseSettings):

@@ -11,6 +11,7 @@ from kanal.redis import Redis
 
 COMPLAINTS = "kanal:complaints"
 LOOKUPS = "kanal:lookups"
+RATINGS = "kanal:ratings"
 UPDATES = "kanal:updates"
 
 
@@ -70,6 +71,7 @@ def _entries(reply: object) -> list[tuple[str, dict[str, str]]]:
 __all__ = [
     "COMPLAINTS",
     "LOOKUPS",
+    "RATINGS",
     "UPDATES",
     "consume",
     "ensure_group",

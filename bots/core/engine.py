@@ -20,7 +20,7 @@ from bots.core import prompts as p
 from bots.core.categories import CATEGORIES, label
 from bots.core.gazetteer import Gazetteer
 from bots.core.models import Complaint, Expects, Inbound, Location, Outbound
-from bots.core.sessions import SessionStore, State, Step, Turn
+from bots.core.sessions import SessionStore, State, Step, Turn, rating_key
 from bots.core.steps import STEP_HANDLERS
 from kanal import streams
 from kanal.errors import NotAnImage
@@ -250,6 +250,8 @@ class _Turn:
             return
         if self.text.startswith("/") and await self.command():
             return
+        if not st.active and self.turn.rating_for and await self.take_rating(self.turn.rating_for):
+            return
         if await self.global_intent():
             return
         await STEP_HANDLERS[st.step](self)
@@ -314,6 +316,26 @@ class _Turn:
             return True
         return False
 
+    async def take_rating(self, tracking_id: str) -> bool:
+        """A 1-5 answer to the bridge's "how was it?" after a report closed."""
+        text = self.text.strip().rstrip(".")
+        rating: int | None = int(text) if text in p.RATING_CHOICES else None
+        if rating is None and self.text:
+            u = await self.understand()
+            value = u.entity("rating")
+            if u.intent == "nilai" and value and value in p.RATING_CHOICES:
+                rating = int(value)
+        if rating is None:
+            return False
+        self.turn.emit(
+            streams.RATINGS,
+            {"conv": self.turn.conv, "tracking_id": tracking_id, "rating": str(rating)},
+        )
+        self.turn.delete(rating_key(self.turn.conv))
+        log.info("rating_given", channel=self.inbound.channel, conv=self.turn.conv, rating=rating)
+        self.say(p.say("rating_thanks", rating=rating, tracking_id=tracking_id))
+        return True
+
     def cancel(self) -> None:
         if not self.state.active or (
             not self.state.draft.description
@@ -352,7 +374,10 @@ class _Turn:
             "language": self.inbound.language,
         }
         sealed = self.e.keyring.encrypt(_json(contact).encode())
-        self.turn.store_hash(streams.vault_key(self.turn.conv), {"contact": sealed})
+        self.turn.store_hash(
+            streams.vault_key(self.turn.conv),
+            {"contact": sealed, "touched_at": str(int(self.e.clock()))},
+        )
 
     # ---- shared steps ---------------------------------------------------------------------
     async def take_description(self, u: Understanding | None) -> None:

@@ -24,6 +24,20 @@ CHOICE_CONTINUE = "Lanjutkan"
 CHOICE_RESTART = "Mulai baru"
 FIELD_CHOICES = ("Deskripsi", "Kategori", "Lokasi", "Foto")
 
+# What the CRM's status codes mean to a citizen.
+STATUS: MappingProxyType[str, str] = MappingProxyType(
+    {
+        "received": "diterima",
+        "forwarded": "diteruskan ke kelurahan/dinas",
+        "in_progress": "dalam pengerjaan",
+        "resolved": "selesai",
+        "rejected": "ditolak",
+        "open": "sedang diproses",
+        "closed": "selesai",
+    }
+)
+RATING_CHOICES = ("1", "2", "3", "4", "5")
+
 MESSAGES: MappingProxyType[str, str] = MappingProxyType(
     {
         "greeting": (
@@ -133,6 +147,36 @@ MESSAGES: MappingProxyType[str, str] = MappingProxyType(
             "(sampah, banjir, jalan rusak, dan lain-lain). {question}"
         ),
         "choose_please": "Balas dengan salah satu pilihan (nomor atau teksnya). {question}",
+        "rating_thanks": (
+            "Terima kasih atas penilaian Anda ({rating}/5) untuk laporan {tracking_id}. "
+            "Masukan Anda kami teruskan ke petugas."
+        ),
+        # ---- said by the bridge, later, on the citizen's channel ----
+        "tracking_sent": (
+            "Laporan Anda tercatat dengan nomor {tracking_id} ({label}). Simpan nomor ini; ketik "
+            "'cek {tracking_id}' untuk melihat statusnya. Kabar berikutnya akan kami kirim di sini."
+        ),
+        "parked": (
+            "Maaf, laporan Anda belum bisa diterima oleh sistem CRM. Petugas kami akan "
+            "memeriksanya; Anda tidak perlu mengirim ulang."
+        ),
+        "update": "Kabar laporan {tracking_id}: {status}.",
+        "update_note": " Catatan petugas: {note}",
+        "update_reason": " Alasan: {note}",
+        "update_proof": " Foto bukti penanganan: {url}",
+        "ask_rating": (
+            " Bagaimana penanganan laporan ini? Beri nilai 1 (buruk) sampai 5 (sangat baik)."
+        ),
+        "lookup_owner": "Laporan {tracking_id}: {status}.",
+        "lookup_public": (
+            "Laporan {tracking_id}: {status}. Rincian hanya dikirim kepada pelapornya."
+        ),
+        "lookup_unknown": (
+            "Laporan dengan nomor {tracking_id} tidak ditemukan. Periksa lagi nomornya."
+        ),
+        "lookup_unavailable": (
+            "Maaf, status laporan belum bisa dicek saat ini. Coba lagi beberapa saat lagi."
+        ),
         "unavailable": (
             "Maaf, sistem sedang sibuk. Pesan Anda sudah kami simpan; coba lagi sebentar lagi."
         ),
@@ -144,4 +188,4 @@ def say(key: str, **fields: object) -> str:
     return MESSAGES[key].format(**fields)
 
 
-__all__ = ["FIELD_CHOICES", "MESSAGES", "say"]
+__all__ = ["FIELD_CHOICES", "MESSAGES", "RATING_CHOICES", "STATUS", "say"]

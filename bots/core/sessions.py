@@ -81,8 +81,11 @@ class Turn:
     conv: str
     state: State
     seen: bool
+    # The report whose rating the bridge asked for (set when the CRM closed it), if any.
+    rating_for: str | None = None
     entries: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     hashes: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+    deletes: list[str] = field(default_factory=list)
 
     def emit(self, stream: str, fields: dict[str, str]) -> None:
         self.entries.append((stream, fields))
@@ -90,17 +93,27 @@ class Turn:
     def store_hash(self, key: str, fields: dict[str, str]) -> None:
         self.hashes.append((key, fields))
 
+    def delete(self, key: str) -> None:
+        self.deletes.append(key)
+
+
+def rating_key(conv: str) -> str:
+    """Set by the bridge when a report closes: which report the next 1-5 rates."""
+    return f"kanal:rating:{conv}"
+
 
 # Taking the lock and reading the conversation is one round trip; so is committing the turn
 # and letting go of the lock. (redis-py's Lock plus a pipeline needed four.)
 _ACQUIRE = """
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  return {1, redis.call('GET', KEYS[2]), redis.call('EXISTS', KEYS[3])}
+  return {1, redis.call('GET', KEYS[2]) or '', redis.call('EXISTS', KEYS[3]),
+          redis.call('GET', KEYS[4]) or ''}
 end
 return {0}
 """
-# KEYS: lock, state, seen, then one key per hash and per stream entry, in ARGV's order.
-# ARGV: token, state, state ttl, seen ttl, n hashes, n entries, then per effect: n fields, fields.
+# KEYS: lock, state, seen, then one key per hash and per stream entry, in ARGV's order, then the
+# keys to delete. ARGV: token, state, state ttl, seen ttl, n hashes, n entries, then per effect:
+# n fields, fields.
 _COMMIT = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
@@ -118,6 +131,7 @@ for i = 1, nh + ne do
   end
   a = a + n + 1
 end
+for i = 4 + nh + ne, #KEYS do redis.call('DEL', KEYS[i]) end
 redis.call('DEL', KEYS[1])
 return 1
 """
@@ -156,15 +170,14 @@ class SessionStore:
         raw = await get_str(self.redis, self._state_key(conv))
         return State.model_validate_json(raw) if raw else State()
 
-    async def _lock(self, keys: list[str], token: str) -> tuple[str | None, bool]:
+    async def _lock(self, keys: list[str], token: str) -> tuple[str | None, bool, str | None]:
         deadline = time.monotonic() + self.lock_wait_s
         delay = 0.002
         ttl_ms = str(int(self.lock_timeout_s * 1000))
         while True:
             reply = await self._acquire(keys=keys, args=[token, ttl_ms])
             if reply[0] == 1:
-                raw = reply[1] if len(reply) > 1 else None
-                return (raw or None), bool(reply[2]) if len(reply) > 2 else False
+                return (reply[1] or None), bool(reply[2]), (reply[3] or None)
             if time.monotonic() >= deadline:
                 raise LockTimeout("conversation is busy")
             await asyncio.sleep(delay)
@@ -176,11 +189,11 @@ class SessionStore:
         lock_key = f"{self.prefix}:lock:{conv}"
         keys = [lock_key, self._state_key(conv), self._seen_key(channel, event_id)]
         token = uuid.uuid4().hex
-        raw, seen = await self._lock(keys, token)
+        raw, seen, rating_for = await self._lock([*keys, rating_key(conv)], token)
         committed = False
         try:
             state = State.model_validate_json(raw) if raw else State()
-            turn = Turn(conv=conv, state=state, seen=seen)
+            turn = Turn(conv=conv, state=state, seen=seen, rating_for=rating_for)
             yield turn
             if turn.seen:
                 return
@@ -197,7 +210,7 @@ class SessionStore:
                 effect_keys.append(key)
                 flat = [x for kv in mapping.items() for x in kv]
                 args += [len(flat), *flat]
-            if not await self._commit(keys=keys + effect_keys, args=args):
+            if not await self._commit(keys=keys + effect_keys + turn.deletes, args=args):
                 raise LockTimeout("conversation lock expired before commit")
             committed = True
         finally:
@@ -209,4 +222,4 @@ def dumps(obj: object) -> str:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
 
 
-__all__ = ["Draft", "SessionStore", "State", "Step", "Turn", "dumps"]
+__all__ = ["Draft", "SessionStore", "State", "Step", "Turn", "dumps", "rating_key"]

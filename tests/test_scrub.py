@@ -1,0 +1,53 @@
+"""Personal data never leaves in free text; what describes the problem stays."""
+
+from __future__ import annotations
+
+import pytest
+
+from bridge.scrub import scrub
+
+
+@pytest.mark.parametrize(
+    ("label", "text", "gone", "kept"),
+    [
+        ("mobile 08", "hubungi saya di 0812-3456-7890 ya", ["0812-3456-7890"], ["hubungi saya"]),
+        ("mobile +62", "WA +62 812 3456 7890", ["812 3456 7890"], ["WA"]),
+        ("mobile 62 no plus", "nomor 6281234567890", ["6281234567890"], ["nomor"]),
+        ("landline", "telp kantor (021) 7654321", ["7654321"], ["telp kantor"]),
+        ("email", "email budi.s@gmail.com", ["budi.s@gmail.com"], ["email"]),
+        ("nik", "NIK saya 3174012345678901", ["3174012345678901"], ["NIK saya"]),
+        ("handle", "cc @budi_santoso dan @pemprovdki", ["@budi_santoso"], ["cc"]),
+        ("nama saya", "Nama saya Budi Santoso, sampah numpuk", ["Budi", "Santoso"], ["sampah"]),
+        ("saya X, warga", "saya Siti Aminah, warga RT 03 lapor got", ["Siti", "Aminah"], ["RT 03"]),
+        ("signature", "Mohon ditindaklanjuti.\nHormat saya,\nAgus Wijaya", ["Agus"], ["Mohon"]),
+        ("salam sig", "Terima kasih.\n\nSalam,\nDewi Lestari", ["Dewi", "Lestari"], ["Terima"]),
+        ("perkenalkan", "Perkenalkan, saya Rudi Hartono dari Tebet", ["Rudi"], ["Tebet"]),
+        ("plate stays", "mobil B 1234 XYZ parkir di trotoar", [], ["B 1234 XYZ"]),
+        ("address stays", "Jl. Kemang Raya No. 12 RT 05/RW 02", [], ["No. 12", "RT 05/RW 02"]),
+        ("postcode stays", "kode pos 12730, lubang 2 meter", [], ["12730", "2 meter"]),
+        ("tracking stays", "laporan 2400001 belum selesai", [], ["2400001"]),
+        ("year stays", "sudah rusak sejak 2023", [], ["2023"]),
+    ],
+)
+def test_scrub(label: str, text: str, gone: list[str], kept: list[str]) -> None:
+    out = scrub(text)
+    for value in gone:
+        assert value not in out, f"{label}: {value!r} survived in {out!r}"
+    for value in kept:
+        assert value in out, f"{label}: {value!r} was lost in {out!r}"
+    assert scrub(out) == out, "idempotent"
+
+
+@pytest.mark.parametrize(
+    ("text", "gone"),
+    [
+        ("nama saya budi, mau lapor jalan rusak", ["budi"]),
+        ("namaku Rina Kusuma dari Cakung", ["Rina", "Kusuma"]),
+        ("Dengan Bapak Hendra Gunawan di sini", ["Hendra"]),
+        ("Salam,\nIbu Sri Wahyuni", ["Sri", "Wahyuni"]),
+    ],
+)
+def test_names_in_chat_and_letters(text: str, gone: list[str]) -> None:
+    out = scrub(text)
+    assert all(g not in out for g in gone), out
+    assert "[nama]" in out

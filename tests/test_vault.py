@@ -1,0 +1,73 @@
+"""The identity vault: pseudonyms, encryption at rest, rotation and retention."""
+
+from __future__ import annotations
+
+import json
+
+from bridge.vault import Contact, Vault
+from kanal import streams
+from kanal.keys import Keyring
+from kanal.redis import Redis
+from tests.conftest import Clock
+
+
+def test_pseudonym_is_stable_keyed_and_survives_rotation() -> None:
+    a = Keyring(["old-key"])
+    assert a.pseudonym("telegram", "12345") == a.pseudonym("telegram", "12345")
+    assert a.pseudonym("telegram", "12345") != a.pseudonym("sms", "12345")
+    assert a.pseudonym("telegram", "12345") != Keyring(["other-key"]).pseudonym("telegram", "12345")
+    rotated = Keyring(["new-key", "old-key"])
+    assert rotated.pseudonym("telegram", "12345") == a.pseudonym("telegram", "12345")
+    assert "12345" not in a.pseudonym("telegram", "12345")
+
+
+async def seal(redis: Redis, keyring: Keyring, conv: str, contact: Contact, at: float) -> None:
+    await redis.hset(
+        streams.vault_key(conv),
+        mapping={
+            "contact": keyring.encrypt(contact.model_dump_json().encode()),
+            "touched_at": str(int(at)),
+        },
+    )
+
+
+async def test_contact_is_encrypted_at_rest_and_rotates(redis: Redis, clock: Clock) -> None:
+    old = Keyring(["old-key"])
+    contact = Contact(channel="sms", address="+6281234567890")
+    await seal(redis, old, "p_x", contact, clock())
+    raw = json.dumps(await redis.hgetall(streams.vault_key("p_x")))
+    assert "6281234567890" not in raw and "sms" not in raw
+    both = Keyring(["new-key", "old-key"])
+    assert await Vault(redis, both).contact("p_x") == contact
+    assert await Vault(redis, both).rotate() == 1
+    only_new = Keyring(["new-key"])
+    assert await Vault(redis, only_new).contact("p_x") == contact, "re-encrypted with the new key"
+    assert await Vault(redis, old).contact("p_x") is None, "the old key alone no longer reads it"
+
+
+async def test_retention_purges_only_closed_and_old(redis: Redis, clock: Clock) -> None:
+    keyring = Keyring(["k"])
+    vault = Vault(redis, keyring, retention_days=30, clock=clock)
+    c = Contact(channel="console", address="warga")
+    for conv in ("p_open", "p_closed_recent", "p_closed_old", "p_lookup_old"):
+        await seal(redis, keyring, conv, c, clock())
+    async with redis.pipeline(transaction=True) as tx:
+        vault.report_filed(tx, "p_open", "2400001")
+        vault.report_filed(tx, "p_closed_old", "2400002")
+        vault.report_filed(tx, "p_closed_recent", "2400003")
+        await tx.execute()
+    async with redis.pipeline(transaction=True) as tx:
+        vault.report_closed(tx, "p_closed_old", "2400002")
+        await tx.execute()
+    clock.advance(31 * 86400)
+    async with redis.pipeline(transaction=True) as tx:
+        vault.report_closed(tx, "p_closed_recent", "2400003")
+        await tx.execute()
+    dry = await vault.purge(dry_run=True)
+    assert dry.purged == 2 and await vault.contact("p_closed_old") is not None
+    result = await vault.purge()
+    assert (result.scanned, result.purged, result.kept_open) == (4, 2, 1)
+    assert await vault.contact("p_closed_old") is None
+    assert await vault.contact("p_lookup_old") is None
+    assert await vault.contact("p_open") is not None, "an open report keeps its reporter"
+    assert await vault.contact("p_closed_recent") is not None
