@@ -22,8 +22,10 @@ async def main() -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     consumer = os.environ.get("KANAL_CONSUMER") or f"bridge-{socket.gethostname()}"
-    async with Runtime(settings, consumer=consumer):
-        http = AppServer(create_app(), host=settings.kanal.http_host, port=settings.kanal.http_port)
+    async with Runtime(settings, consumer=consumer) as rt:
+        http = AppServer(
+            create_app(rt.routes()), host=settings.kanal.http_host, port=settings.kanal.http_port
+        )
         await http.start()
         await stop.wait()
         await http.stop()

@@ -209,12 +209,21 @@ class Open311Client:
         body = await self._get_json("services.json", "services.json", {})
         return _parse_list(Service, body, "services.json")
 
-    async def create_request(self, req: NewServiceRequest, *, idempotency_key: str) -> str:
-        """File ``req``; returns the CRM's ``service_request_id`` (the tracking number)."""
+    async def create_request(
+        self, req: NewServiceRequest, *, idempotency_key: str, media: bytes | None = None
+    ) -> str:
+        """File ``req``; returns the CRM's ``service_request_id`` (the tracking number).
+
+        With ``media`` (a stripped JPEG, for a CRM that takes no public URL) the form goes
+        as ``multipart/form-data`` with the photo as the file part ``media``.
+        """
         endpoint = "POST requests.json"
         headers = {"Idempotency-Key": idempotency_key}
         form = self._signed(req.form())
-        response = await self._call("POST", "requests.json", endpoint, data=form, headers=headers)
+        files = {"media": ("photo.jpg", media, "image/jpeg")} if media is not None else None
+        response = await self._call(
+            "POST", "requests.json", endpoint, data=form, files=files, headers=headers
+        )
         assert response is not None
         body = self._json(response, endpoint)
         try:

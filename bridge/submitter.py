@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from dataclasses import dataclass
 
 from bots.core.categories import label
 from bots.core.models import Complaint, Expects, Outbound
@@ -22,7 +23,10 @@ from bridge.scrub import scrub
 from bridge.vault import Vault
 from kanal import streams
 from kanal.errors import PermanentPeerError, TemporaryPeerError
+from kanal.keys import Keyring
 from kanal.logging import get_logger
+from kanal.medialinks import sign_media_url
+from kanal.mediastore import MediaStore
 from kanal.redis import Redis, hget_str
 from kanal.redis import fields as redis_fields
 
@@ -41,7 +45,27 @@ def request_key(service_request_id: str) -> str:
     return f"kanal:req:{service_request_id}"
 
 
-def to_open311(c: Complaint) -> NewServiceRequest:
+@dataclass(frozen=True)
+class MediaLinks:
+    """How photos reach the CRM: signed links under KANAL_PUBLIC_URL, or (empty) the bytes."""
+
+    store: MediaStore
+    keyring: Keyring
+    public_url: str = ""
+    ttl_s: int = 30 * 86400
+
+    def urls(self, c: Complaint) -> list[str]:
+        if not self.public_url:
+            return []
+        # Signed as of the complaint's creation, so a retry sends the very same payload.
+        now = c.created_at.timestamp()
+        return [
+            sign_media_url(self.public_url, media_id, self.keyring, self.ttl_s, now)
+            for media_id in c.photos
+        ]
+
+
+def to_open311(c: Complaint, media_urls: list[str] | None = None) -> NewServiceRequest:
     """The CRM's view of a complaint: category, place, scrubbed story, pseudonym. No contact."""
     loc = c.location
     where = [scrub(loc.address)] if loc.address else []
@@ -53,12 +77,16 @@ def to_open311(c: Complaint) -> NewServiceRequest:
         attributes["kelurahan"] = loc.kelurahan
     if loc.kecamatan:
         attributes["kecamatan"] = loc.kecamatan
+    urls = media_urls or []
+    for i, url in enumerate(urls[1:], start=2):
+        attributes[f"media_url_{i}"] = url
     return NewServiceRequest(
         service_code=c.category,
         lat=loc.lat,
         long=loc.lon,
         address_string=", ".join(where) or None,
         description=scrub(c.description)[:4000],
+        media_url=urls[0] if urls else None,
         attributes=attributes,
     )
 
@@ -70,6 +98,7 @@ class Submitter:
         crm: Open311Client,
         vault: Vault,
         *,
+        media: MediaLinks | None = None,
         consumer: str = "bridge-1",
         max_backoff_s: float = 60.0,
         base_backoff_s: float = 0.5,
@@ -77,6 +106,7 @@ class Submitter:
         self.redis = redis
         self.crm = crm
         self.vault = vault
+        self.media = media
         self.consumer = consumer
         self.max_backoff_s = max_backoff_s
         self.base_backoff_s = base_backoff_s
@@ -121,12 +151,18 @@ class Submitter:
         )
 
     async def _post_with_retry(self, complaint: Complaint) -> str:
-        request = to_open311(complaint)
+        urls = self.media.urls(complaint) if self.media else []
+        request = to_open311(complaint, urls)
+        photo: bytes | None = None
+        if self.media and complaint.photos and not urls:
+            photo = await asyncio.to_thread(self.media.store.get, complaint.photos[0])
+            if photo is None:
+                log.warning("photo_missing", complaint_id=complaint.complaint_id)
         attempt = 0
         while True:
             try:
                 return await self.crm.create_request(
-                    request, idempotency_key=complaint.complaint_id
+                    request, idempotency_key=complaint.complaint_id, media=photo
                 )
             except TemporaryPeerError as exc:
                 attempt += 1
@@ -146,7 +182,7 @@ class Submitter:
         async with self.redis.pipeline(transaction=True) as tx:
             tx.hset(ledger_key(c.complaint_id), mapping={"service_request_id": srid})
             tx.expire(ledger_key(c.complaint_id), LEDGER_TTL_S)
-            self.vault.report_filed(tx, c.conv, srid)
+            self.vault.report_filed(tx, c.conv, srid, c.complaint_id)
             tx.hset(
                 request_key(srid),
                 mapping={
@@ -182,6 +218,8 @@ class Submitter:
         contact = await self.vault.contact(complaint.conv) if complaint else None
         async with self.redis.pipeline(transaction=True) as tx:
             tx.xadd(PARKED, redis_fields({**fields, "reason": reason, "entry": entry_id}))
+            if complaint is not None:
+                self.vault.report_parked(tx, complaint.conv, complaint.complaint_id)
             if complaint is not None and contact is not None:
                 out = Outbound(
                     channel=contact.channel,
@@ -195,4 +233,4 @@ class Submitter:
             await tx.execute()
 
 
-__all__ = ["GROUP", "PARKED", "Submitter", "ledger_key", "request_key", "to_open311"]
+__all__ = ["GROUP", "PARKED", "MediaLinks", "Submitter", "ledger_key", "request_key", "to_open311"]

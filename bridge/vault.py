@@ -73,8 +73,16 @@ class Vault:
             return None
 
     # Bookkeeping, queued on the caller's transaction so it commits with the effect it records.
-    def report_filed(self, tx: Any, conv: str, service_request_id: str) -> None:
+    def report_filed(
+        self, tx: Any, conv: str, service_request_id: str, complaint_id: str | None = None
+    ) -> None:
         tx.sadd(open_reports_key(conv), service_request_id)
+        if complaint_id:
+            tx.hdel(streams.vault_key(conv), f"pending:{complaint_id}")
+
+    def report_parked(self, tx: Any, conv: str, complaint_id: str) -> None:
+        tx.hdel(streams.vault_key(conv), f"pending:{complaint_id}")
+        tx.hset(streams.vault_key(conv), "closed_at", str(int(self.clock())))
 
     def report_closed(self, tx: Any, conv: str, service_request_id: str) -> None:
         tx.srem(open_reports_key(conv), service_request_id)
@@ -94,8 +102,14 @@ class Vault:
                 kept_open += 1
                 continue
             record = await hgetall_str(self.redis, name)
-            last = max(float(record.get("closed_at", 0)), float(record.get("touched_at", 0)))
-            if now - last < self.retention_s:
+            if any(field.startswith("pending:") for field in record):
+                kept_open += 1  # a report not yet filed
+                continue
+            stamps = [float(record[f]) for f in ("closed_at", "touched_at") if f in record]
+            if not stamps:  # written by something that did not stamp it: start the clock now
+                await self.redis.hset(name, "touched_at", str(int(now)))
+                continue
+            if now - max(stamps) < self.retention_s:
                 continue
             purged += 1
             if not dry_run:

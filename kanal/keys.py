@@ -33,7 +33,7 @@ class Keyring:
             raise ValueError("at least one secret is needed")
         self.generated = generated
         self._pseudo_key = _derive(keys[-1], b"kanal pseudonym v1")
-        self._signing_key = _derive(keys[0], b"kanal signing v1")
+        self._signing_keys = [_derive(k, b"kanal signing v1") for k in keys]
         self.fernet = MultiFernet(
             [Fernet(base64.urlsafe_b64encode(_derive(k, b"kanal vault v1"))) for k in keys]
         )
@@ -56,10 +56,19 @@ class Keyring:
         return "p_" + mac.hexdigest()[:24]
 
     def sign(self, message: bytes) -> str:
-        return hmac.new(self._signing_key, message, hashlib.sha256).hexdigest()
+        """HMAC-SHA256 with the newest key."""
+        return hmac.new(self._signing_keys[0], message, hashlib.sha256).hexdigest()
+
+    def signatures(self, message: bytes) -> list[str]:
+        """The message's HMAC under every listed key, newest first (to check old signatures)."""
+        return [hmac.new(k, message, hashlib.sha256).hexdigest() for k in self._signing_keys]
 
     def verify(self, message: bytes, signature: str) -> bool:
-        return hmac.compare_digest(self.sign(message), signature)
+        """True if any listed key signed it, so links signed before a rotation keep working."""
+        return any(
+            hmac.compare_digest(hmac.new(k, message, hashlib.sha256).hexdigest(), signature)
+            for k in self._signing_keys
+        )
 
     def encrypt(self, plaintext: bytes) -> str:
         return self.fernet.encrypt(plaintext).decode()

@@ -2,7 +2,7 @@
 
 Log lines carry ``event``, ``channel``, ``conv`` (pseudonym), ``complaint_id`` and timings.
 A processor drops any field whose name says it may hold message text, a contact, a
-coordinate or a media URL, so a careless ``log.info("x", text=...)`` cannot leak.
+coordinate or a media URL, so a careless keyword argument cannot leak it.
 """
 
 from __future__ import annotations
@@ -72,14 +72,15 @@ def configure(level: str = "INFO", fmt: str = "json", stream: TextIO | None = No
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             processor=renderer,
-            foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder()],
+            foreign_pre_chain=[structlog.stdlib.ExtraAdder(), *shared],
         )
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     # Libraries that would log URLs (with query strings) or bodies stay quiet.
-    for noisy in ("httpx", "httpcore", "uvicorn.access", "asyncio"):
+    # PIL logs EXIF values (names, serials) at DEBUG: never let it speak below WARNING.
+    for noisy in ("httpx", "httpcore", "uvicorn.access", "asyncio", "PIL", "botocore", "boto3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

@@ -25,7 +25,9 @@ async def run_main(settings: Settings) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with Runtime(settings) as rt:
-        http = AppServer(create_app(), host=settings.kanal.http_host, port=settings.kanal.http_port)
+        http = AppServer(
+            create_app(rt.routes()), host=settings.kanal.http_host, port=settings.kanal.http_port
+        )
         await http.start()
         log.info("kanal_started", http=http.url, crm_sandbox=not settings.crm.url)
         console_user = "console-user"

@@ -12,17 +12,20 @@ from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Self
 
+from starlette.routing import BaseRoute
+
 from bots.core.engine import Engine, EngineConfig
 from bots.core.gazetteer import Gazetteer
 from bots.core.sessions import SessionStore
 from bridge.open311 import Open311Client
 from bridge.sandbox import SandboxServer, SandboxStore
 from bridge.status import StatusService
-from bridge.submitter import Submitter
+from bridge.submitter import MediaLinks, Submitter
 from bridge.vault import Vault
 from kanal.keys import Keyring
 from kanal.logging import get_logger
-from kanal.media import MediaStore
+from kanal.medialinks import media_route
+from kanal.mediastore import media_store_from_settings
 from kanal.redis import EmbeddedRedis, Redis, connect
 from kanal.settings import Settings
 from nlu.fallback import FallbackNlu
@@ -82,6 +85,7 @@ class Runtime:
         self._embedded: EmbeddedRedis | None = None
         self._sandbox: SandboxServer | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._routes: list[BaseRoute] = []
         self.crm: Open311Client | None = None
 
     async def __aenter__(self) -> Self:
@@ -96,7 +100,7 @@ class Runtime:
         self.redis: Redis = connect(url)
         await self.redis.ping()
         self.keyring = Keyring.from_setting(s.kanal.secret_key.get_secret_value(), data)
-        self.media = MediaStore(data / "media")
+        self.media = media_store_from_settings(s.kanal)
         self.gazetteer = Gazetteer(s.kanal.gazetteer_file or None)
         self.nlu: Nlu = self._nlu or FallbackNlu()
         self.sessions = SessionStore(self.redis, ttl_s=s.kanal.session_ttl_hours * 3600 * 2)
@@ -115,6 +119,10 @@ class Runtime:
         if self.run_bridge:
             await self._start_bridge()
         return self
+
+    def routes(self) -> list[BaseRoute]:
+        """HTTP routes of the roles this runtime runs (media links, CRM webhook)."""
+        return list(self._routes)
 
     @property
     def crm_url(self) -> str:
@@ -137,7 +145,14 @@ class Runtime:
         )
         vault = Vault(self.redis, self.keyring, retention_days=s.kanal.vault_retention_days)
         self.vault = vault
-        submitter = Submitter(self.redis, self.crm, vault, consumer=self.consumer)
+        media = MediaLinks(
+            self.media,
+            self.keyring,
+            public_url=s.kanal.public_url.rstrip("/"),
+            ttl_s=int(s.kanal.media_url_ttl_hours * 3600),
+        )
+        submitter = Submitter(self.redis, self.crm, vault, media=media, consumer=self.consumer)
+        self._routes.append(media_route(self.media, self.keyring))
         status = StatusService(
             self.redis,
             self.crm,

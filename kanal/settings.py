@@ -33,6 +33,15 @@ class KanalSettings(BaseSettings):
     session_ttl_hours: float = 24.0
     resume_after_minutes: float = 30.0
     max_photos: int = 3
+    # Photos: S3-compatible storage when a bucket is set, else {data_dir}/media.
+    media_s3_bucket: str = ""
+    media_s3_endpoint_url: str = ""  # empty: AWS; e.g. http://127.0.0.1:9000 for MinIO
+    media_s3_access_key: SecretStr = SecretStr("")  # empty: boto3's credential chain
+    media_s3_secret_key: SecretStr = SecretStr("")
+    media_s3_region: str = ""
+    media_s3_prefix: str = "media/"
+    # How long a signed media_url sent to the CRM stays valid.
+    media_url_ttl_hours: float = 720.0
     # Contacts are purged this many days after the reporter's last report closed.
     vault_retention_days: float = 30.0
     vault_purge_interval_s: float = 3600.0

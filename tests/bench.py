@@ -47,7 +47,7 @@ async def _engine_worker(
     from bots.core.sessions import SessionStore
     from kanal import logging as klog
     from kanal.keys import Keyring
-    from kanal.media import MediaStore
+    from kanal.mediastore import LocalMediaStore
     from kanal.redis import connect
     from nlu.fallback import FallbackNlu
 
@@ -57,7 +57,7 @@ async def _engine_worker(
         sessions=SessionStore(redis),
         nlu=FallbackNlu(),
         gazetteer=Gazetteer(),
-        media=MediaStore(Path(tempfile.mkdtemp())),
+        media=LocalMediaStore(Path(tempfile.mkdtemp())),
         keyring=Keyring(["bench"]),
     )
     latencies: list[float] = []

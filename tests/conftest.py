@@ -15,7 +15,7 @@ from bots.core.models import GeoPoint, Inbound, Outbound, PhotoIn
 from bots.core.sessions import SessionStore
 from kanal import logging as klog
 from kanal.keys import Keyring
-from kanal.media import MediaStore
+from kanal.mediastore import LocalMediaStore
 from kanal.redis import Redis, connect
 from nlu.fallback import FallbackNlu, KeywordMatcher
 from tests.peers import GAZETTEER, redis_server
@@ -89,7 +89,7 @@ def engine(
         sessions=SessionStore(redis),
         nlu=FallbackNlu(matcher),
         gazetteer=gazetteer,
-        media=MediaStore(tmp_path / "media"),
+        media=LocalMediaStore(tmp_path / "media"),
         keyring=keyring,
         config=EngineConfig(),
         clock=clock,

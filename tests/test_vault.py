@@ -71,3 +71,26 @@ async def test_retention_purges_only_closed_and_old(redis: Redis, clock: Clock) 
     assert await vault.contact("p_lookup_old") is None
     assert await vault.contact("p_open") is not None, "an open report keeps its reporter"
     assert await vault.contact("p_closed_recent") is not None
+
+
+async def test_a_report_not_yet_filed_keeps_its_contact(redis: Redis, clock: Clock) -> None:
+    keyring = Keyring(["k"])
+    vault = Vault(redis, keyring, retention_days=1, clock=clock)
+    await seal(redis, keyring, "p_pending", Contact(channel="console", address="w"), clock())
+    await redis.hset(streams.vault_key("p_pending"), "pending:abc", "1")
+    await redis.hset(streams.vault_key("p_unstamped"), "contact", "x")
+    clock.advance(10 * 86400)
+    result = await vault.purge()
+    assert result.purged == 0 and result.kept_open == 1
+    clock.advance(2 * 86400)
+    assert (await vault.purge()).purged == 1, "the unstamped record ages from its first purge"
+
+
+def test_media_links_survive_key_rotation() -> None:
+    from kanal.medialinks import sign_media_url, verify_token
+
+    media_id = "ab" * 16
+    url = sign_media_url("https://kanal.example", media_id, Keyring(["old"]), 3600, now=1000)
+    token = url.rsplit("/", 1)[1]
+    assert verify_token(token, Keyring(["new", "old"]), now=2000) == media_id
+    assert verify_token(token, Keyring(["new"]), now=2000) is None

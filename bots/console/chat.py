@@ -11,6 +11,7 @@ from typing import TextIO
 
 from bots.console.adapter import CHANNEL, ConsoleInputError, parse, render_json, render_text
 from bots.core.models import Expects, Outbound
+from bots.core.prompts import say
 from bots.core.worker import deliver_outbox
 from kanal import streams
 from kanal.errors import KanalError
@@ -74,7 +75,11 @@ class ConsoleChat:
             replies = await self.rt.engine.handle(inbound)
         except KanalError as exc:
             log.warning("inbound_failed", channel=CHANNEL, error=type(exc).__name__)
-            self.show(self.polite("Maaf, sistem sedang sibuk. Coba kirim lagi sebentar lagi."))
+            self.show(self.polite(say("unavailable")))
+            return
+        except Exception as exc:  # the worker loop's edge: log, answer politely, go on
+            log.exception("inbound_crashed", channel=CHANNEL, error=type(exc).__name__)
+            self.show(self.polite(say("unavailable")))
             return
         for msg in replies:
             self.pending += msg.follow_up

@@ -8,6 +8,7 @@ effects (state, dedup key, complaint on the stream, sealed contact) commit atomi
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
@@ -23,10 +24,10 @@ from bots.core.models import Complaint, Expects, Inbound, Location, Outbound
 from bots.core.sessions import SessionStore, State, Step, Turn, rating_key
 from bots.core.steps import STEP_HANDLERS
 from kanal import streams
-from kanal.errors import NotAnImage
+from kanal.errors import NotAnImage, PeerError
 from kanal.keys import Keyring
 from kanal.logging import get_logger
-from kanal.media import MediaStore
+from kanal.mediastore import MediaStore
 from nlu.normalize import normalize
 from nlu.types import Nlu, Understanding
 
@@ -144,6 +145,8 @@ class _Turn:
         if s == Step.CATEGORY:
             return p.say("ask_category"), Expects.CATEGORY, tuple(CATEGORIES.values())
         if s == Step.LOCATION:
+            if d.photo_gps:
+                return p.say("ask_location_photo"), Expects.LOCATION, (p.CHOICE_PHOTO_GPS,)
             return p.say("ask_location"), Expects.LOCATION, ()
         if s == Step.KELURAHAN:
             return p.say("ask_kelurahan"), Expects.LOCATION, ()
@@ -429,6 +432,7 @@ class _Turn:
             return True
         d = self.state.draft
         d.lat, d.lon = loc.lat, loc.lon
+        d.photo_gps = None
         if d.address and not d.kecamatan:
             d.address = None  # an address still missing its kelurahan gives way to the point
         area = self.e.gazetteer.locate(loc.lat, loc.lon)
@@ -436,7 +440,7 @@ class _Turn:
             d.kelurahan, d.kecamatan, d.kota = area.kelurahan, area.kecamatan, area.kota
         return False
 
-    def take_photos(self) -> bool:
+    async def take_photos(self) -> bool:
         """Store attached photos; False if one was refused (the citizen has been told)."""
         d = self.state.draft
         ok = True
@@ -444,7 +448,13 @@ class _Turn:
             if len(d.photos) >= self.e.config.max_photos:
                 break
             try:
-                d.photos.append(self.e.media.put(photo.data))
+                stored = await asyncio.to_thread(self.e.media.put, photo.data)
+                d.photos.append(stored.media_id)
+                if stored.gps and d.lat is None and self.e.gazetteer.contains(*stored.gps):
+                    d.photo_gps = stored.gps  # offered at the location question
+            except PeerError as exc:  # the media store (S3) is down: nothing is lost yet
+                log.warning("photo_store_unavailable", conv=self.turn.conv, status=exc.status)
+                ok = False
             except NotAnImage as exc:
                 log.info(
                     "photo_refused",
@@ -475,6 +485,10 @@ class _Turn:
             created_at=datetime.fromtimestamp(self.e.clock(), UTC),
         )
         self.seal_contact()
+        # Until the bridge has filed it, the report keeps its reporter's contact from purges.
+        self.turn.store_hash(
+            streams.vault_key(self.turn.conv), {f"pending:{complaint.complaint_id}": "1"}
+        )
         self.turn.emit(streams.COMPLAINTS, {"complaint": complaint.model_dump_json()})
         log.info(
             "report_submitted",

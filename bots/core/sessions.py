@@ -52,6 +52,7 @@ class Draft(BaseModel):
     kota: str | None = None
     photos: list[str] = Field(default_factory=list)
     photos_done: bool = False
+    photo_gps: tuple[float, float] | None = None
 
     @property
     def has_location(self) -> bool:

@@ -141,7 +141,7 @@ async def _attachments_then_ask(t: _Turn, *, quiet: bool = False) -> None:
     """Keep a photo or a shared point that came before the story, then ask for the story."""
     if t.inbound.location is not None and t.set_point():
         return  # outside Jakarta: already told
-    if t.inbound.photos and not t.take_photos():
+    if t.inbound.photos and not await t.take_photos():
         t.say(p.say("photo_bad", mb=10), Expects.DESCRIPTION)
         return
     if not quiet:
@@ -179,13 +179,21 @@ async def category(t: _Turn) -> None:
 
 async def location(t: _Turn) -> None:
     d = t.state.draft
+    if d.photo_gps and (t.choice() == p.CHOICE_PHOTO_GPS or _is_yes(t, None)):
+        d.lat, d.lon = d.photo_gps
+        d.photo_gps = None
+        area = t.e.gazetteer.locate(d.lat, d.lon)
+        if area:
+            d.kelurahan, d.kecamatan, d.kota = area.kelurahan, area.kecamatan, area.kota
+        t.next(p.say("location_set", where=t.where()))
+        return
     if t.inbound.location is not None:
         if t.set_point():
             return
         t.next(p.say("location_set", where=t.where()))
         return
     if t.inbound.photos and not t.text:
-        ok = t.take_photos()
+        ok = await t.take_photos()
         t.ask("Foto disimpan." if ok else p.say("photo_bad", mb=10))
         return
     if not t.text or await _is_skip(t, None) or await _not_an_address(t):
@@ -236,7 +244,7 @@ async def photo(t: _Turn) -> None:
     if t.inbound.location is not None and not t.set_point():
         t.say(p.say("location_set", where=t.where()))
     if t.inbound.photos:
-        if not t.take_photos():
+        if not await t.take_photos():
             t.say(
                 p.say("photo_bad", mb=10),
                 Expects.PHOTO,
@@ -263,7 +271,7 @@ async def confirm(t: _Turn) -> None:
         t.cancel()
         return
     if t.inbound.photos and len(t.state.draft.photos) < t.e.config.max_photos:
-        ok = t.take_photos()
+        ok = await t.take_photos()
         t.ask("Foto ditambahkan." if ok else p.say("photo_bad", mb=10))
         return
     if t.inbound.location is not None:

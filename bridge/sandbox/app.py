@@ -4,18 +4,25 @@ Besides the standard endpoints it serves the FixMyStreet-style updates feed
 (``/servicerequestupdates.json``), a rating endpoint for citizens' feedback, and officer
 actions (``/officer/requests/{id}/status``) so status relays can be exercised end to end.
 ``Idempotency-Key`` (IETF httpapi draft) is honoured on ``POST /requests.json``.
+With ``webhook_url`` set, every status update is also pushed there, signed
+(:mod:`bridge.sandbox.push`). Officers' proof photos are served at ``/media/{hash}.jpg``.
+A CRM without public photo links takes the photo itself: ``POST /requests.json`` may come as
+``multipart/form-data`` with a file part ``media``; those bytes are kept as sent and the
+request's ``media_url`` is the sandbox's own ``/media/request-{id}.jpg``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import json
+from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from bridge.sandbox.catalog import (
@@ -28,19 +35,23 @@ from bridge.sandbox.catalog import (
 )
 from bridge.sandbox.forms import (
     Open311Failure,
+    check_image,
     date_param,
     has_personal_fields,
     http_url,
     json_only,
+    media_hash,
     new_request,
     payload_hash,
     read_body,
     read_form,
+    read_submission,
     request_id_param,
     request_json,
     update_json,
 )
 from bridge.sandbox.models import OFFICER_STATUSES, IdempotencyKeyReused, OpenStatus, UnknownRequest
+from bridge.sandbox.push import WebhookPusher
 from bridge.sandbox.store import SandboxStore
 
 
@@ -59,10 +70,17 @@ async def _on_http_error(request: Request, exc: Exception) -> Response:
 
 
 class _Sandbox:
-    def __init__(self, store: SandboxStore, api_key: str | None, jurisdiction: str | None) -> None:
+    def __init__(
+        self,
+        store: SandboxStore,
+        api_key: str | None,
+        jurisdiction: str | None,
+        pusher: WebhookPusher | None,
+    ) -> None:
         self.store = store
         self.api_key = api_key
         self.jurisdiction = jurisdiction
+        self.pusher = pusher
         self.in_flight: set[str] = set()
 
     def _authorise(self, key: str | None) -> None:
@@ -130,16 +148,21 @@ class _Sandbox:
         if key is not None:
             self.in_flight.add(key)
         try:
-            items = await read_form(request)
+            items, media = await read_submission(request)
             if has_personal_fields(items):
                 await run_in_threadpool(self.store.note_personal_fields)
             fields = dict(items)
             self._authorise(fields.get("api_key"))
             self._jurisdiction(fields.get("jurisdiction_id"))
             new = new_request(items)
+            fingerprint = payload_hash(items if media is None else [*items, media_hash(media)])
+            photo, template = None, None
+            if media is not None:
+                photo = (media, await run_in_threadpool(check_image, media))
+                template = str(request.base_url).rstrip("/") + "/media/request-{id}.jpg"
             try:
                 stored, replayed = await run_in_threadpool(
-                    self.store.create_request, new, key, payload_hash(items)
+                    self.store.create_request, new, key, fingerprint, photo, template
                 )
             except IdempotencyKeyReused:
                 raise Open311Failure(
@@ -216,7 +239,24 @@ class _Sandbox:
             )
         except UnknownRequest:
             raise Open311Failure(404, "Service request not found") from None
+        if self.pusher is not None:
+            self.pusher.wake()
         return JSONResponse(update_json(update), status_code=201)
+
+    async def media(self, request: Request) -> Response:
+        name = str(request.path_params["name"])
+        media_id, _, ext = name.partition(".")
+        found = self.store.photo_path(media_id) if ext == "jpg" else None
+        if found is None:
+            raise Open311Failure(404, "No such photo")
+        return FileResponse(found, media_type="image/jpeg")
+
+    async def request_media(self, request: Request) -> Response:
+        found = await run_in_threadpool(self.store.get_media, request_id_param(request))
+        if found is None:
+            raise Open311Failure(404, "No photo for this service request")
+        headers = {"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff"}
+        return Response(found[0], media_type=found[1], headers=headers)
 
     async def tokens(self, request: Request) -> Response:
         json_only(request)
@@ -224,10 +264,25 @@ class _Sandbox:
 
 
 def create_app(
-    store: SandboxStore, *, api_key: str | None = None, jurisdiction_id: str | None = None
+    store: SandboxStore,
+    *,
+    api_key: str | None = None,
+    jurisdiction_id: str | None = None,
+    webhook_url: str | None = None,
+    webhook_secret: str | None = None,
 ) -> Starlette:
-    """The sandbox CRM as an ASGI app; ``api_key``/``jurisdiction_id`` are enforced when set."""
-    sandbox = _Sandbox(store, api_key, jurisdiction_id)
+    """The sandbox CRM as an ASGI app; ``api_key``/``jurisdiction_id`` are enforced when set.
+
+    With ``webhook_url`` (which needs ``webhook_secret``) updates are pushed there by
+    ``app.state.pusher``; the app's lifespan runs it, or the embedding server does
+    (:class:`~bridge.sandbox.server.SandboxServer`).
+    """
+    pusher = None
+    if webhook_url:
+        if not webhook_secret:
+            raise ValueError("a webhook URL needs a webhook secret to sign the pushes")
+        pusher = WebhookPusher(store, webhook_url, webhook_secret)
+    sandbox = _Sandbox(store, api_key, jurisdiction_id, pusher)
     routes = [
         Route("/healthz", sandbox.healthz),
         Route("/sandbox/stats.json", sandbox.stats),
@@ -239,10 +294,26 @@ def create_app(
         Route("/request/{id}.{fmt}", sandbox.request_detail),  # the path swagger.json spells
         Route("/servicerequestupdates.{fmt}", sandbox.updates),
         Route("/tokens/{token}.{fmt}", sandbox.tokens),
+        # Photos uploaded with a request; before /media/{name}, the officers' proof photos.
+        Route("/media/request-{id}.jpg", sandbox.request_media),
         Route("/officer/requests/{id}/status", sandbox.officer_status, methods=["POST"]),
+        Route("/media/{name}", sandbox.media),
     ]
     handlers = {Open311Failure: _on_failure, HTTPException: _on_http_error}
-    return Starlette(routes=routes, exception_handlers=handlers)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        if pusher is not None:
+            await pusher.start()
+        try:
+            yield
+        finally:
+            if pusher is not None:
+                await pusher.stop()
+
+    app = Starlette(routes=routes, exception_handlers=handlers, lifespan=lifespan)
+    app.state.pusher = pusher
+    return app
 
 
 __all__ = ["create_app"]

@@ -1,4 +1,9 @@
-"""``kanal crm-sandbox``: run the local Open311 CRM and act as one of its officers."""
+"""``kanal crm-sandbox``: run the local Open311 CRM and act as one of its officers.
+
+``--webhook-url``/``--webhook-secret`` (or ``CRM_SANDBOX_WEBHOOK_URL``/``_SECRET``) make the
+running server push every status update there, signed, including those that
+``kanal crm-sandbox officer status`` records from another terminal.
+"""
 
 from __future__ import annotations
 
@@ -13,8 +18,10 @@ from bridge.sandbox.catalog import DEFAULT_NOTES
 from bridge.sandbox.models import OFFICER_STATUSES, ExternalStatus, format_ts
 from bridge.sandbox.server import SandboxServer
 from bridge.sandbox.store import SandboxStore
+from kanal.errors import NotAnImage
 
 DEFAULT_DB = Path("var/crm-sandbox.sqlite3")
+DEFAULT_URL = "http://127.0.0.1:8311"
 DbOption = Annotated[Path, typer.Option("--db", help="SQLite file of the sandbox CRM.")]
 
 app = typer.Typer(
@@ -26,7 +33,13 @@ app.add_typer(officer, name="officer")
 
 
 async def _serve(
-    db: Path, host: str, port: int, api_key: str | None, jurisdiction: str | None
+    db: Path,
+    host: str,
+    port: int,
+    api_key: str | None,
+    jurisdiction: str | None,
+    webhook_url: str | None,
+    webhook_secret: str | None,
 ) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -34,9 +47,17 @@ async def _serve(
         loop.add_signal_handler(sig, stop.set)
     try:
         async with SandboxServer(
-            db, host=host, port=port, api_key=api_key, jurisdiction_id=jurisdiction
+            db,
+            host=host,
+            port=port,
+            api_key=api_key,
+            jurisdiction_id=jurisdiction,
+            webhook_url=webhook_url,
+            webhook_secret=webhook_secret,
         ) as server:
             typer.echo(f"CRM sandbox serving Open311 at {server.url} (database {db})")
+            if webhook_url:
+                typer.echo(f"Pushing status updates, signed, to {webhook_url}")
             await stop.wait()
             typer.echo("Stopping the CRM sandbox.")
     finally:
@@ -63,12 +84,33 @@ def serve(
     jurisdiction_id: Annotated[
         str | None, typer.Option(help="Require this jurisdiction_id.")
     ] = None,
+    webhook_url: Annotated[
+        str | None,
+        typer.Option(
+            envvar="CRM_SANDBOX_WEBHOOK_URL",
+            help="Push every status update here, e.g. http://127.0.0.1:8080/crm/webhook.",
+        ),
+    ] = None,
+    webhook_secret: Annotated[
+        str | None,
+        typer.Option(
+            envvar="CRM_SANDBOX_WEBHOOK_SECRET",
+            help="HMAC-SHA256 secret that signs the pushes (the bridge's CRM_WEBHOOK_SECRET).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Serve the sandbox CRM in the foreground until SIGINT/SIGTERM (no subcommand)."""
     if ctx.invoked_subcommand is not None:
         return
+    if webhook_url and not webhook_secret:
+        raise typer.BadParameter("a webhook needs a secret", param_hint="--webhook-secret")
+    if webhook_url and not webhook_url.startswith(("http://", "https://")):
+        raise typer.BadParameter("use an http(s) URL", param_hint="--webhook-url")
     try:
-        asyncio.run(_serve(db, host, port, api_key, jurisdiction_id))
+        asyncio.run(
+            _serve(db, host, port, api_key, jurisdiction_id, webhook_url or None, webhook_secret)
+        )
     except OSError as exc:
         typer.echo(f"Cannot listen on {host}:{port}: {exc.strerror or exc}", err=True)
         raise typer.Exit(1) from None
@@ -84,9 +126,24 @@ def officer_status(
     photo_url: Annotated[
         str | None, typer.Option(help="URL of a proof photo, e.g. after resolving.")
     ] = None,
+    photo: Annotated[
+        Path | None,
+        typer.Option(
+            exists=True,
+            dir_okay=False,
+            readable=True,
+            help="A proof photo file; the sandbox serves it at <base-url>/media/<id>.jpg.",
+        ),
+    ] = None,
+    base_url: Annotated[
+        str,
+        typer.Option(envvar="CRM_SANDBOX_URL", help="Where the sandbox server is reached."),
+    ] = DEFAULT_URL,
     db: DbOption = DEFAULT_DB,
 ) -> None:
-    """Change a request's status; the change appears in the updates feed."""
+    """Change a request's status; the change appears in the updates feed (and is pushed)."""
+    if photo is not None and photo_url:
+        raise typer.BadParameter("give --photo or --photo-url, not both", param_hint="--photo")
     if status not in OFFICER_STATUSES:
         raise typer.BadParameter(
             f"choose one of {', '.join(OFFICER_STATUSES)}", param_hint="STATUS"
@@ -98,6 +155,12 @@ def officer_status(
     if store.get_request(request_id) is None:
         typer.echo(f"No service request {request_id} in {db}.", err=True)
         raise typer.Exit(1)
+    if photo is not None:
+        try:
+            media_id = store.save_photo(photo.read_bytes())
+        except NotAnImage:
+            raise typer.BadParameter("not a photo we can read", param_hint="--photo") from None
+        photo_url = f"{base_url.rstrip('/')}/media/{media_id}.jpg"
     update = store.add_update(request_id, code, note or DEFAULT_NOTES[code], photo_url)
     typer.echo(f"Request {request_id} is now {code} ({update.status}); update {update.update_id}.")
 

@@ -3,19 +3,29 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import math
 import re
+from collections.abc import AsyncGenerator
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from PIL import Image
+from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
 
 from bridge.sandbox.catalog import BY_CODE, PERSONAL_FIELDS, SERVICE_NOTICE
 from bridge.sandbox.models import NewRequest, StoredRequest, StoredUpdate, format_ts
+from kanal.errors import NotAnImage
+from kanal.media import FORMATS, clean_image
+from kanal.media import MAX_BYTES as MAX_MEDIA_BYTES
 
 MAX_BODY_BYTES = 64 * 1024
+MAX_MULTIPART_BYTES = MAX_BODY_BYTES + MAX_MEDIA_BYTES
+MEDIA_FIELD = "media"
 MAX_DESCRIPTION = 4000
 _ATTRIBUTE = re.compile(r"attribute\[([^\]]+)\](\[\])?")
 
@@ -174,14 +184,14 @@ def payload_hash(items: list[tuple[str, str]]) -> str:
     return hashlib.sha256(json.dumps(payload).encode()).hexdigest()
 
 
-async def read_body(request: Request) -> bytes:
-    """The request body, at most ``MAX_BODY_BYTES`` (413 beyond)."""
-    body = b""
+async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
+    """The request body, at most ``limit`` bytes (413 beyond)."""
+    body = bytearray()
     async for chunk in request.stream():
         body += chunk
-        if len(body) > MAX_BODY_BYTES:
+        if len(body) > limit:
             raise Open311Failure(413, "Request body too large")
-    return body
+    return bytes(body)
 
 
 async def read_form(request: Request) -> list[tuple[str, str]]:
@@ -200,19 +210,74 @@ async def read_form(request: Request) -> list[tuple[str, str]]:
     return items
 
 
+async def _once(body: bytes) -> AsyncGenerator[bytes, None]:
+    yield body
+
+
+async def read_submission(request: Request) -> tuple[list[tuple[str, str]], bytes | None]:
+    """A new request's fields, and the photo when it came as ``multipart/form-data``.
+
+    The multipart form has the same fields as the urlencoded one plus at most one file part,
+    ``media``; the body may then be up to ``MAX_MULTIPART_BYTES``.
+    """
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        return await read_form(request), None
+    items = list(request.query_params.multi_items())
+    body = await read_body(request, MAX_MULTIPART_BYTES)
+    parser = MultiPartParser(
+        request.headers, _once(body), max_files=1, max_fields=200, max_part_size=MAX_BODY_BYTES
+    )
+    try:
+        form = await parser.parse()
+    except MultiPartException:
+        raise Open311Failure(400, "Malformed multipart/form-data body") from None
+    media: bytes | None = None
+    try:
+        for name, value in form.multi_items():
+            if isinstance(value, UploadFile):
+                if name != MEDIA_FIELD:
+                    raise Open311Failure(400, f"The only file part accepted is {MEDIA_FIELD!r}")
+                media = await value.read()
+            else:
+                items.append((name, value))
+    finally:
+        await form.close()
+    return items, media
+
+
+def check_image(data: bytes) -> str:
+    """The media type of ``data``; 400 unless it is an image Pillow decodes within limits."""
+    try:
+        clean_image(data)
+        with Image.open(io.BytesIO(data), formats=FORMATS) as img:
+            return Image.MIME.get(img.format or "", "application/octet-stream")
+    except (NotAnImage, OSError):
+        raise Open311Failure(400, "media must be a JPEG, PNG, GIF or WebP image") from None
+
+
+def media_hash(data: bytes) -> tuple[str, str]:
+    """A pseudo-field for the payload fingerprint, so a replay must carry the same photo."""
+    return ("\x00media_sha256", hashlib.sha256(data).hexdigest())
+
+
 __all__ = [
     "MAX_BODY_BYTES",
     "MAX_DESCRIPTION",
+    "MAX_MULTIPART_BYTES",
+    "MEDIA_FIELD",
     "Open311Failure",
+    "check_image",
     "coordinate",
     "date_param",
     "has_personal_fields",
     "http_url",
     "json_only",
+    "media_hash",
     "new_request",
     "payload_hash",
     "read_body",
     "read_form",
+    "read_submission",
     "request_id_param",
     "request_json",
     "update_json",

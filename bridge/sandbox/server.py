@@ -14,6 +14,7 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from bridge.sandbox.app import create_app
+from bridge.sandbox.push import WebhookPusher
 from bridge.sandbox.store import SandboxStore
 
 
@@ -99,7 +100,11 @@ class AppServer:
 
 
 class SandboxServer(AppServer):
-    """The sandbox CRM served over HTTP; ``store`` may be a :class:`SandboxStore` or a path."""
+    """The sandbox CRM served over HTTP; ``store`` may be a :class:`SandboxStore` or a path.
+
+    With ``webhook_url`` and ``webhook_secret`` every status update is pushed there, signed
+    (:mod:`bridge.sandbox.push`), while the server runs.
+    """
 
     def __init__(
         self,
@@ -109,10 +114,31 @@ class SandboxServer(AppServer):
         port: int = 0,
         api_key: str | None = None,
         jurisdiction_id: str | None = None,
+        webhook_url: str | None = None,
+        webhook_secret: str | None = None,
     ) -> None:
         self.store = store if isinstance(store, SandboxStore) else SandboxStore(store)
-        app = create_app(self.store, api_key=api_key, jurisdiction_id=jurisdiction_id)
+        app = create_app(
+            self.store,
+            api_key=api_key,
+            jurisdiction_id=jurisdiction_id,
+            webhook_url=webhook_url,
+            webhook_secret=webhook_secret,
+        )
+        self.pusher: WebhookPusher | None = app.state.pusher
         super().__init__(app, host=host, port=port)
+
+    async def start(self) -> None:
+        """Serve, then push updates to the webhook (if one is configured)."""
+        await super().start()
+        if self.pusher is not None:
+            await self.pusher.start()
+
+    async def stop(self) -> None:
+        """Stop pushing, then stop serving."""
+        if self.pusher is not None:
+            await self.pusher.stop()
+        await super().stop()
 
 
 __all__ = ["AppServer", "SandboxServer"]
