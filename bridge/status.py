@@ -20,7 +20,7 @@ from bots.core.sessions import rating_key
 from bridge.open311 import Open311Client
 from bridge.submitter import request_key
 from bridge.vault import Vault
-from kanal import streams
+from kanal import metrics, streams
 from kanal.errors import PeerError, PermanentPeerError, TemporaryPeerError
 from kanal.logging import get_logger
 from kanal.redis import Redis, get_str, hgetall_str
@@ -206,6 +206,8 @@ class StatusService:
                 await tx.execute()
             except WatchError:
                 return False
+        if conv and contact is not None:
+            metrics.RELAYED.inc()
         if conv:
             log.info("update_relayed", conv=conv, service_request_id=srid, status=code or status)
         return bool(conv and contact)

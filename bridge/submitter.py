@@ -21,7 +21,7 @@ from bots.core.prompts import say
 from bridge.open311 import NewServiceRequest, Open311Client
 from bridge.scrub import scrub
 from bridge.vault import Vault
-from kanal import streams
+from kanal import metrics, streams
 from kanal.errors import PermanentPeerError, TemporaryPeerError
 from kanal.keys import Keyring
 from kanal.logging import get_logger
@@ -133,6 +133,7 @@ class Submitter:
         try:
             srid = await self._post_with_retry(complaint)
         except PermanentPeerError as exc:
+            metrics.CRM_ERRORS.labels("permanent").inc()
             log.error(
                 "complaint_rejected_by_crm",
                 complaint_id=complaint.complaint_id,
@@ -141,6 +142,7 @@ class Submitter:
             await self._park(entry_id, fields, reason=f"crm {exc.status}", complaint=complaint)
             return
         await self._record(entry_id, complaint, srid)
+        metrics.FILED.labels(complaint.category).inc()
         log.info(
             "complaint_filed",
             complaint_id=complaint.complaint_id,
@@ -165,6 +167,7 @@ class Submitter:
                     request, idempotency_key=complaint.complaint_id, media=photo
                 )
             except TemporaryPeerError as exc:
+                metrics.CRM_ERRORS.labels("temporary").inc()
                 attempt += 1
                 delay = min(self.max_backoff_s, self.base_backoff_s * 2 ** min(attempt, 16))
                 delay = random.uniform(delay / 2, delay)  # full jitter, floored at half

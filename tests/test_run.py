@@ -10,9 +10,13 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import yaml
 
+from bridge.sandbox import AppServer
+from kanal.http import create_app
 from kanal.settings import CrmSettings, KanalSettings, RasaSettings, RedisSettings
+from tests.conftest import Citizen
 from tests.peers import REPO, free_port
 
 
@@ -113,3 +117,14 @@ def test_env_example_lists_every_setting() -> None:
         prefix = str(s.model_config.get("env_prefix", ""))
         for field in s.model_fields:
             assert f"{prefix}{field}".upper() in listed, field
+
+
+async def test_metrics_count_what_happened(citizen: Citizen) -> None:
+    await citizen.say("halo")
+    async with AppServer(create_app()) as http, httpx.AsyncClient() as client:
+        body = (await client.get(f"{http.url}/metrics")).text
+        health = await client.get(f"{http.url}/healthz")
+    assert health.json() == {"status": "ok"}
+    assert 'kanal_inbound_total{channel="console"}' in body
+    assert "kanal_engine_seconds_bucket" in body
+    assert citizen.user not in body

@@ -23,7 +23,7 @@ from bots.core.gazetteer import Gazetteer
 from bots.core.models import Complaint, Expects, Inbound, Location, Outbound
 from bots.core.sessions import SessionStore, State, Step, Turn, rating_key
 from bots.core.steps import STEP_HANDLERS
-from kanal import streams
+from kanal import metrics, streams
 from kanal.errors import NotAnImage, PeerError
 from kanal.keys import Keyring
 from kanal.logging import get_logger
@@ -77,12 +77,15 @@ class Engine:
                 return []
             ctx = _Turn(self, inbound, turn)
             await ctx.run()
+        elapsed = time.perf_counter() - started
+        metrics.INBOUND.labels(inbound.channel).inc()
+        metrics.ENGINE_SECONDS.observe(elapsed)
         log.info(
             "inbound_handled",
             channel=inbound.channel,
             conv=conv,
             step=str(turn.state.step),
-            ms=round((time.perf_counter() - started) * 1000, 2),
+            ms=round(elapsed * 1000, 2),
         )
         return ctx.replies
 
@@ -490,6 +493,7 @@ class _Turn:
             streams.vault_key(self.turn.conv), {f"pending:{complaint.complaint_id}": "1"}
         )
         self.turn.emit(streams.COMPLAINTS, {"complaint": complaint.model_dump_json()})
+        metrics.REPORTS.labels(self.inbound.channel).inc()
         log.info(
             "report_submitted",
             channel=self.inbound.channel,
