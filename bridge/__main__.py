@@ -22,7 +22,7 @@ async def main() -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     consumer = os.environ.get("KANAL_CONSUMER") or f"bridge-{socket.gethostname()}"
-    async with Runtime(settings, consumer=consumer) as rt:
+    async with Runtime(settings, consumer=consumer, serves_http=True) as rt:
         http = AppServer(
             create_app(rt.routes()), host=settings.kanal.http_host, port=settings.kanal.http_port
         )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Self
@@ -19,9 +20,11 @@ from bots.core.gazetteer import Gazetteer
 from bots.core.sessions import SessionStore
 from bridge.open311 import Open311Client
 from bridge.sandbox import SandboxServer, SandboxStore
+from bridge.signing import parse_secrets
 from bridge.status import StatusService
 from bridge.submitter import MediaLinks, Submitter
 from bridge.vault import Vault
+from bridge.webhook import local_webhook_url, webhook_route
 from kanal.keys import Keyring
 from kanal.logging import get_logger
 from kanal.medialinks import media_route
@@ -77,10 +80,12 @@ class Runtime:
         bridge: bool = True,
         nlu: Nlu | None = None,
         consumer: str = "kanal-1",
+        serves_http: bool = False,
     ) -> None:
         self.settings = settings
         self.run_bridge = bridge
         self.consumer = consumer
+        self.serves_http = serves_http
         self._nlu = nlu
         self._embedded: EmbeddedRedis | None = None
         self._sandbox: SandboxServer | None = None
@@ -132,9 +137,20 @@ class Runtime:
 
     async def _start_bridge(self) -> None:
         s = self.settings
+        webhook_secrets = parse_secrets(s.crm.webhook_secret.get_secret_value())
         if not s.crm.url:
             store = SandboxStore(s.kanal.data_dir / "crm-sandbox.sqlite3")
-            self._sandbox = SandboxServer(store)
+            if self.serves_http:
+                # The in-process sandbox pushes to our own POST /crm/webhook; without a
+                # configured secret the two share a random one that never leaves this process.
+                webhook_secrets = webhook_secrets or [secrets.token_urlsafe(32)]
+                self._sandbox = SandboxServer(
+                    store,
+                    webhook_url=local_webhook_url(s.kanal.http_host, s.kanal.http_port),
+                    webhook_secret=webhook_secrets[0],
+                )
+            else:  # kanal chat serves no HTTP: the poll brings the updates
+                self._sandbox = SandboxServer(store)
             await self._sandbox.start()
             log.info("crm_sandbox_started", port=self._sandbox.url.rsplit(":", 1)[-1])
         self.crm = Open311Client(
@@ -163,6 +179,7 @@ class Runtime:
         self.spawn("submitter", submitter.run)
         self.spawn("lookups", status.run_lookups)
         self.spawn("relay", status.run_relay)
+        self._routes.append(webhook_route(status, webhook_secrets))
         self.spawn("ratings", status.run_ratings)
         self.spawn("vault-purge", lambda: purge_every(vault, s.kanal.vault_purge_interval_s))
 

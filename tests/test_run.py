@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import select
 import signal
 import subprocess
@@ -128,3 +129,63 @@ async def test_metrics_count_what_happened(citizen: Citizen) -> None:
     assert 'kanal_inbound_total{channel="console"}' in body
     assert "kanal_engine_seconds_bucket" in body
     assert citizen.user not in body
+
+
+def test_kanal_run_pushes_an_officer_update_at_once(tmp_path: Path) -> None:
+    """With polling off, the sandbox's signed webhook alone brings the update to the console."""
+    env = clean_env(
+        KANAL_DATA_DIR=str(tmp_path / "var"),
+        KANAL_HTTP_PORT=str(free_port()),
+        CRM_POLL_INTERVAL_S="3600",
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kanal", "run"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        cwd=tmp_path,
+        text=True,
+    )
+    assert proc.stdin and proc.stdout
+
+    def read_until(needle: str, timeout: float = 30) -> str:
+        seen = ""
+        deadline = time.monotonic() + timeout
+        while needle not in seen and time.monotonic() < deadline:
+            ready, _, _ = select.select([proc.stdout], [], [], 0.5)
+            if ready:
+                line = proc.stdout.readline()  # type: ignore[union-attr]
+                if not line:
+                    break
+                seen += line
+        assert needle in seen, seen
+        return seen
+
+    try:
+        banner = read_until("CRM http://")
+        m = re.search(r"CRM (http://[\d.]+:\d+)", banner)
+        assert m, banner
+        crm_url = m.group(1)
+        for line in ("sampah menumpuk di pinggir kali", "ya", "/lokasi -6.2 106.83", "lewati"):
+            proc.stdin.write(line + "\n")
+        proc.stdin.write("kirim\n")
+        proc.stdin.flush()
+        out = read_until("tercatat dengan nomor")
+        srid = out.split("tercatat dengan nomor ", 1)[1].split(" ", 1)[0]
+        r = httpx.post(
+            f"{crm_url}/officer/requests/{srid}/status",
+            json={"status": "in_progress", "note": "Truk dijadwalkan besok"},
+        )
+        assert r.status_code in (200, 201), r.text
+        started = time.monotonic()
+        read_until("dalam pengerjaan", timeout=10)
+        assert time.monotonic() - started < 5, "pushed, not polled"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdin.close()
+        proc.stdout.close()
