@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+from bots.core.categories import CATEGORIES as KANAL_CATEGORIES
 from bridge.sandbox.models import ExternalStatus
 
 
@@ -13,27 +14,23 @@ class Category(NamedTuple):
     group: str
 
 
-CATEGORIES: tuple[Category, ...] = (
-    Category("sampah", "Sampah & kebersihan", "Lingkungan"),
-    Category("banjir", "Banjir, genangan & saluran air", "Lingkungan"),
-    Category("jalan_rusak", "Jalan rusak / berlubang", "Prasarana"),
-    Category("lampu_jalan", "Lampu penerangan jalan umum (PJU)", "Prasarana"),
-    Category("pohon", "Pohon tumbang / rawan tumbang / perlu dipangkas", "Lingkungan"),
-    Category("parkir_liar", "Parkir liar & juru parkir liar", "Transportasi"),
-    Category("lalu_lintas", "Kemacetan, lampu lalu lintas, rambu & marka", "Transportasi"),
-    Category("pkl", "Pedagang kaki lima liar", "Ketertiban"),
-    Category("pmks", "Pengemis, gelandangan, ODGJ terlantar", "Sosial"),
-    Category(
-        "fasilitas_umum",
-        "Fasilitas umum rusak (trotoar, taman, halte, JPO, toilet umum)",
-        "Prasarana",
-    ),
-    Category(
-        "pelanggaran",
-        "Pelanggaran perda/pergub (bangunan liar, usaha melanggar aturan)",
-        "Ketertiban",
-    ),
-    Category("lainnya", "Lainnya", "Lainnya"),
+# The city's grouping of Kanal's categories (codes and labels come from bots.core.categories).
+_GROUPS = {
+    "sampah": "Lingkungan",
+    "banjir": "Lingkungan",
+    "pohon": "Lingkungan",
+    "jalan_rusak": "Prasarana",
+    "lampu_jalan": "Prasarana",
+    "fasilitas_umum": "Prasarana",
+    "parkir_liar": "Transportasi",
+    "lalu_lintas": "Transportasi",
+    "pkl": "Ketertiban",
+    "pelanggaran": "Ketertiban",
+    "pmks": "Sosial",
+    "lainnya": "Lainnya",
+}
+CATEGORIES: tuple[Category, ...] = tuple(
+    Category(code, label, _GROUPS[code]) for code, label in KANAL_CATEGORIES.items()
 )
 BY_CODE: dict[str, Category] = {category.code: category for category in CATEGORIES}
 
