@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-16)
 
-.PHONY: install run chat test lint typecheck unit bench peers clean doctor crm-sandbox
+.PHONY: install run chat test lint typecheck unit bench peers clean doctor crm-sandbox rasa-venv nlu-model
 
 install: $(STAMP) ## set up .venv (idempotent) and the CLI at .venv/bin/kanal
 
@@ -31,12 +31,22 @@ lint: install
 typecheck: install
 	$(VENV)/bin/mypy
 
-unit: install peers
+# Rasa 3.6 needs Python 3.10: python3.10 on PATH or pyenv's (Debian bookworm packages none);
+# or name one with `make PYTHON310=/path/to/python3.10 ...`.
+PYTHON310 ?=
+
+rasa-venv: install ## the Rasa venv (Python 3.10), cached under ~/.cache/kanal by requirements hash
+	@KANAL_PYTHON310="$(PYTHON310)" $(PY) -m nlu.rasa venv >/dev/null
+
+nlu-model: rasa-venv ## train the NLU model if nlu/config.yml or nlu/data changed (cached by hash)
+	@KANAL_PYTHON310="$(PYTHON310)" $(PY) -m nlu.rasa train
+
+unit: install peers nlu-model
 	$(PY) -m pytest -q
 
 test: install peers lint typecheck unit ## lint, types and the whole test suite against real peers
 
-bench: install peers ## throughput and latency figures, written to reports/bench.json
+bench: install peers nlu-model ## throughput and latency figures, written to reports/bench.json
 	$(PY) -m tests.bench
 
 doctor: install

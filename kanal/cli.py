@@ -12,6 +12,7 @@ import typer
 from bridge.sandbox.cli import app as sandbox_app
 from kanal import logging as klog
 from kanal.settings import Settings
+from nlu.cli import app as nlu_app
 
 app = typer.Typer(
     help="Kanal: the multi-channel intake gateway for Jakarta's complaint system (CRM).",
@@ -19,6 +20,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(sandbox_app, name="crm-sandbox")
+app.add_typer(nlu_app, name="nlu")
 
 
 def _settings(default_level: str = "INFO") -> Settings:

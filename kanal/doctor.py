@@ -59,7 +59,17 @@ async def run_doctor(settings: Settings) -> int:
         except httpx.HTTPError as exc:
             line(False, "RASA_URL", f"unreachable ({type(exc).__name__})")
     else:
-        line(None, "RASA_URL", "empty: keyword matcher (fallback NLU) only")
+        from nlu.rasa import find_python310, model_path
+
+        has_py = find_python310() is not None
+        has_model = model_path().exists()
+        line(
+            None if has_py else False,
+            "RASA_URL",
+            "empty: kanal run starts the Rasa server trained from nlu/ "
+            f"(python3.10 {'found' if has_py else 'MISSING'}, "
+            f"model {'cached' if has_model else 'not trained yet'})",
+        )
     if s.kanal.gazetteer_file:
         ok = Path(s.kanal.gazetteer_file).is_file()  # noqa: ASYNC240 (one stat, at start)
         line(ok, "KANAL_GAZETTEER_FILE", "found" if ok else "missing")

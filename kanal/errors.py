@@ -10,7 +10,8 @@ can catch the family at its edge, log it, and go on::
     ├── PeerError                a peer (CRM, Rasa, a platform) failed
     │   ├── TemporaryPeerError   5xx, timeout, connection refused: retry with backoff
     │   └── PermanentPeerError   4xx: retrying will not help; park and report
-    └── LockTimeout              a conversation lock could not be taken in time
+    ├── LockTimeout              a conversation lock could not be taken in time
+    └── RasaError (nlu.rasa)     the managed Rasa could not be installed, trained or started
 
 ``retryable`` tells the caller what to do without knowing the subclass.
 """

@@ -24,7 +24,7 @@ async def run_main(settings: Settings) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with Runtime(settings, serves_http=True) as rt:
+    async with Runtime(settings, serves_http=True, start_rasa=True) as rt:
         http = AppServer(
             create_app(rt.routes()), host=settings.kanal.http_host, port=settings.kanal.http_port
         )

@@ -32,6 +32,7 @@ from kanal.mediastore import media_store_from_settings
 from kanal.redis import EmbeddedRedis, Redis, connect
 from kanal.settings import Settings
 from nlu.fallback import FallbackNlu
+from nlu.managed import open_nlu
 from nlu.types import Nlu
 
 log = get_logger(__name__)
@@ -81,11 +82,14 @@ class Runtime:
         nlu: Nlu | None = None,
         consumer: str = "kanal-1",
         serves_http: bool = False,
+        start_rasa: bool = False,
     ) -> None:
         self.settings = settings
         self.run_bridge = bridge
         self.consumer = consumer
         self.serves_http = serves_http
+        self.start_rasa = start_rasa
+        self._exit = contextlib.AsyncExitStack()
         self._nlu = nlu
         self._embedded: EmbeddedRedis | None = None
         self._sandbox: SandboxServer | None = None
@@ -107,7 +111,17 @@ class Runtime:
         self.keyring = Keyring.from_setting(s.kanal.secret_key.get_secret_value(), data)
         self.media = media_store_from_settings(s.kanal)
         self.gazetteer = Gazetteer(s.kanal.gazetteer_file or None)
-        self.nlu: Nlu = self._nlu or FallbackNlu()
+        self.nlu: Nlu
+        if self._nlu is not None:
+            self.nlu = self._nlu
+        elif s.rasa.url or self.start_rasa:
+            # RASA_URL, or (kanal run) the managed server, started in the background: the
+            # keyword matcher answers until it is up and whenever it is down or slow.
+            self.nlu = await self._exit.enter_async_context(
+                open_nlu(s.rasa, data_dir=data, wait=False)
+            )
+        else:
+            self.nlu = FallbackNlu()
         self.sessions = SessionStore(self.redis, ttl_s=s.kanal.session_ttl_hours * 3600 * 2)
         self.engine = Engine(
             sessions=self.sessions,
@@ -197,6 +211,7 @@ class Runtime:
             await self.crm.aclose()
         if self._sandbox is not None:
             await self._sandbox.stop()
+        await self._exit.aclose()
         await self.redis.aclose()
         if self._embedded is not None:
             self._embedded.close()

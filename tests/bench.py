@@ -183,12 +183,9 @@ def main() -> int:
                 figures["engine_p50_ms_4w"] = round(_percentile(lat, 0.50) * 1000, 3)
                 figures["engine_p99_ms_4w"] = round(_percentile(lat, 0.99) * 1000, 3)
         figures.update(asyncio.run(bridge_figures(url)))
-    try:
-        from tests import bench_nlu  # the Rasa figures, when the NLU issue's bench exists
+    from tests import bench_nlu
 
-        figures.update(asyncio.run(bench_nlu.run()))
-    except ImportError:
-        pass
+    figures.update(asyncio.run(bench_nlu.run()))
     out = REPO / "reports" / "bench.json"
     out.parent.mkdir(exist_ok=True)
     previous = json.loads(out.read_text()) if out.exists() else {}
