@@ -121,6 +121,7 @@ async def bridge_figures(redis_url: str, n: int = 300) -> dict[str, float]:
     from kanal import streams
     from kanal.keys import Keyring
     from kanal.redis import connect
+    from kanal.runtime import stop_tasks
 
     klog.configure(level="ERROR")
     redis = connect(redis_url)
@@ -150,7 +151,7 @@ async def bridge_figures(redis_url: str, n: int = 300) -> dict[str, float]:
         while not await redis.exists(ledger_key(ids[-1])):
             await asyncio.sleep(0.01)
         submit_s = time.perf_counter() - t0
-        task.cancel()
+        await stop_tasks([task])
         status = StatusService(redis, client, vault, poll_interval_s=0)
         await status.poll_once()
         relay_ms: list[float] = []
