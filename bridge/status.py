@@ -17,7 +17,7 @@ from redis.exceptions import WatchError
 from bots.core.models import Expects, Outbound
 from bots.core.prompts import RATING_CHOICES, STATUS, say
 from bots.core.sessions import rating_key
-from bridge.open311 import Open311Client
+from bridge.open311 import Open311Client, ServiceRequestUpdate
 from bridge.submitter import request_key
 from bridge.vault import Vault
 from kanal import metrics, streams
@@ -147,18 +147,22 @@ class StatusService:
         newest = since
         for u in sorted(updates, key=lambda u: int(u.update_id)):
             newest = max(newest, u.updated_datetime)
-            if await self.relay(
-                u.update_id,
-                u.service_request_id,
-                u.external_status_code,
-                u.status,
-                u.description,
-                u.media_url,
-            ):
+            if await self.relay_update(u):
                 relayed += 1
         # Overlap a little: clocks differ and dedup by update_id makes re-reads harmless.
         await self.redis.set(CURSOR_KEY, (newest - timedelta(seconds=5)).isoformat())
         return relayed
+
+    async def relay_update(self, u: ServiceRequestUpdate) -> bool:
+        """Relay one update from the poll or the webhook (the same update is relayed once)."""
+        return await self.relay(
+            u.update_id,
+            u.service_request_id,
+            u.external_status_code,
+            u.status,
+            u.description,
+            u.media_url,
+        )
 
     async def relay(
         self,

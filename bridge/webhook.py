@@ -118,14 +118,7 @@ def webhook_route(
         relayed = 0
         try:
             for u in updates:
-                if await status.relay(
-                    u.update_id,
-                    u.service_request_id,
-                    u.external_status_code,
-                    u.status,
-                    u.description,
-                    u.media_url,
-                ):
+                if await status.relay_update(u):
                     relayed += 1
         except RedisError as exc:
             # Updates already relayed are deduplicated when the CRM sends the batch again.
