@@ -31,40 +31,69 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def test_kanal_run_answers_halo_and_stops_on_sigterm(tmp_path: Path) -> None:
-    """No configuration at all: embedded Redis, sandbox CRM; the console answers."""
-    env = clean_env(KANAL_DATA_DIR=str(tmp_path / "var"), KANAL_HTTP_PORT=str(free_port()))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "kanal", "run"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        env=env,
-        cwd=tmp_path,
-        text=True,
-    )
-    assert proc.stdin and proc.stdout
-    try:
-        proc.stdin.write("halo\n")
-        proc.stdin.flush()
+class KanalRun:
+    """``kanal run`` as a real process, its console on a pipe."""
+
+    def __init__(self, tmp_path: Path, **extra: str) -> None:
+        env = clean_env(
+            KANAL_DATA_DIR=str(tmp_path / "var"), KANAL_HTTP_PORT=str(free_port()), **extra
+        )
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "kanal", "run"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            cwd=tmp_path,
+            text=True,
+        )
+
+    def send(self, *lines: str) -> None:
+        assert self.proc.stdin
+        for line in lines:
+            self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+
+    def read_until(self, needle: str, timeout: float = 60) -> str:
+        assert self.proc.stdout
         seen = ""
-        deadline = time.monotonic() + 60
-        while "Halo" not in seen and time.monotonic() < deadline:
-            ready, _, _ = select.select([proc.stdout], [], [], 1)
+        deadline = time.monotonic() + timeout
+        while needle not in seen and time.monotonic() < deadline:
+            ready, _, _ = select.select([self.proc.stdout], [], [], 0.5)
             if ready:
-                line = proc.stdout.readline()
+                line = self.proc.stdout.readline()
                 if not line:
                     break
                 seen += line
-        assert "Halo! Saya Kanal" in seen, seen
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=30) == 0
+        assert needle in seen, seen
+        return seen
+
+    def stop(self) -> int:
+        """SIGTERM, then the exit code (killed if it does not stop in 30 s)."""
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=30)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        for pipe in (self.proc.stdin, self.proc.stdout):
+            if pipe:
+                pipe.close()
+
+
+def test_kanal_run_answers_halo_and_stops_on_sigterm(tmp_path: Path) -> None:
+    """No configuration at all: embedded Redis, sandbox CRM; the console answers."""
+    run = KanalRun(tmp_path)
+    try:
+        run.send("halo")
+        run.read_until("Halo! Saya Kanal")
+        assert run.stop() == 0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        proc.stdin.close()
-        proc.stdout.close()
+        run.close()
     assert (tmp_path / "var" / "crm-sandbox.sqlite3").exists()
     assert (tmp_path / "var" / "secret.key").exists()
 
@@ -133,59 +162,21 @@ async def test_metrics_count_what_happened(citizen: Citizen) -> None:
 
 def test_kanal_run_pushes_an_officer_update_at_once(tmp_path: Path) -> None:
     """With polling off, the sandbox's signed webhook alone brings the update to the console."""
-    env = clean_env(
-        KANAL_DATA_DIR=str(tmp_path / "var"),
-        KANAL_HTTP_PORT=str(free_port()),
-        CRM_POLL_INTERVAL_S="3600",
-    )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "kanal", "run"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        env=env,
-        cwd=tmp_path,
-        text=True,
-    )
-    assert proc.stdin and proc.stdout
-
-    def read_until(needle: str, timeout: float = 30) -> str:
-        seen = ""
-        deadline = time.monotonic() + timeout
-        while needle not in seen and time.monotonic() < deadline:
-            ready, _, _ = select.select([proc.stdout], [], [], 0.5)
-            if ready:
-                line = proc.stdout.readline()  # type: ignore[union-attr]
-                if not line:
-                    break
-                seen += line
-        assert needle in seen, seen
-        return seen
-
+    run = KanalRun(tmp_path, CRM_POLL_INTERVAL_S="3600")
     try:
-        banner = read_until("CRM http://")
-        m = re.search(r"CRM (http://[\d.]+:\d+)", banner)
-        assert m, banner
-        crm_url = m.group(1)
-        for line in ("sampah menumpuk di pinggir kali", "ya", "/lokasi -6.2 106.83", "lewati"):
-            proc.stdin.write(line + "\n")
-        proc.stdin.write("kirim\n")
-        proc.stdin.flush()
-        out = read_until("tercatat dengan nomor")
+        m = re.search(r"CRM (http://[\d.]+:\d+)", run.read_until("CRM http://"))
+        assert m
+        run.send("sampah menumpuk di pinggir kali", "ya", "/lokasi -6.2 106.83", "lewati", "kirim")
+        out = run.read_until("tercatat dengan nomor")
         srid = out.split("tercatat dengan nomor ", 1)[1].split(" ", 1)[0]
         r = httpx.post(
-            f"{crm_url}/officer/requests/{srid}/status",
+            f"{m.group(1)}/officer/requests/{srid}/status",
             json={"status": "in_progress", "note": "Truk dijadwalkan besok"},
         )
         assert r.status_code in (200, 201), r.text
         started = time.monotonic()
-        read_until("dalam pengerjaan", timeout=10)
+        run.read_until("dalam pengerjaan", timeout=10)
         assert time.monotonic() - started < 5, "pushed, not polled"
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=30) == 0
+        assert run.stop() == 0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        proc.stdin.close()
-        proc.stdout.close()
+        run.close()
