@@ -271,3 +271,20 @@ async def test_three_photos_at_most(citizen: Citizen, redis: Redis) -> None:
 async def test_unknown_command(citizen: Citizen) -> None:
     r = await citizen.say("/hapusdata")
     assert "/hapusdata" in last(r).text and "tidak dikenal" in last(r).text
+
+
+async def test_a_menu_number_is_not_an_address_and_details_are_kept(
+    citizen: Citizen, redis: Redis
+) -> None:
+    await citizen.say("trotoar depan halte rusak parah")
+    out = last(await citizen.say("ya"))
+    if out.expects == Expects.CATEGORY:
+        await citizen.say("10")
+    r = await citizen.say("1")
+    assert "wajib" in last(r).text and last(r).expects == Expects.LOCATION
+    await citizen.say("Jl. Majapahit no 2")
+    r = await citizen.say("di depan halte harmoni")
+    assert last(r).expects == Expects.LOCATION
+    r = await citizen.say("Gambir")
+    assert last(r).expects == Expects.PHOTO
+    assert "Jl. Majapahit no 2, di depan halte harmoni" in last(r).text

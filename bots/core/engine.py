@@ -314,7 +314,12 @@ class _Turn:
             self.cancel()
             return True
         number = u.entity("nomor_laporan")
-        if u.intent == "cek_status" and u.confidence >= 0.5 and (number or short):
+        # Mid-report only a real tracking number makes it a status check ("Jl. Mawar no 2" is not).
+        if (
+            u.intent == "cek_status"
+            and u.confidence >= 0.5
+            and (number or (short and not self.state.active))
+        ):
             self.status(number or "")
             return True
         if u.intent == "bantuan" and u.confidence >= 0.5 and short:

@@ -215,7 +215,10 @@ async def _not_an_address(t: _Turn) -> bool:
     words = normalize(t.text)
     if words in _YES_WORDS or words in _NO_WORDS:
         return True
-    if len(words.split()) > 3 or any(ch.isdigit() for ch in words):
+    tokens = words.split()
+    if len(tokens) == 1 and (tokens[0].isdigit() or len(tokens[0]) <= 2):
+        return True  # "1", "ok", "p": a menu answer, not a place
+    if len(tokens) > 3 or any(ch.isdigit() for ch in words):
         return False
     if t.e.gazetteer.find_in_text(t.text):
         return False
@@ -232,6 +235,9 @@ async def kelurahan(t: _Turn) -> None:
         return
     area = t.e.gazetteer.find_in_text(t.text) if t.text else None
     if area is None or not area.kecamatan:
+        if len(t.text.split()) >= 2 and not await _not_an_address(t):
+            # More detail about the place ("di depan halte Harmoni"): keep it with the address.
+            d.address = f"{d.address}, {t.text}"[:300] if d.address else t.text[:300]
         t.say(p.say("kelurahan_unknown"), Expects.LOCATION)
         return
     d.kelurahan, d.kecamatan, d.kota = area.kelurahan, area.kecamatan, area.kota
