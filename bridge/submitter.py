@@ -69,9 +69,14 @@ def to_open311(c: Complaint, media_urls: list[str] | None = None) -> NewServiceR
     """The CRM's view of a complaint: category, place, scrubbed story, pseudonym. No contact."""
     loc = c.location
     where = [scrub(loc.address)] if loc.address else []
-    where += [f"Kel. {loc.kelurahan}"] if loc.kelurahan else []
-    where += [f"Kec. {loc.kecamatan}"] if loc.kecamatan else []
-    where += [loc.kota] if loc.kota else []
+    said = (loc.address or "").lower()
+    where += (
+        [f"Kel. {loc.kelurahan}"] if loc.kelurahan and loc.kelurahan.lower() not in said else []
+    )
+    where += (
+        [f"Kec. {loc.kecamatan}"] if loc.kecamatan and loc.kecamatan.lower() not in said else []
+    )
+    where += [loc.kota] if loc.kota and loc.kota.lower() not in said else []
     attributes = {"channel": c.channel, "reporter": c.conv, "photo_count": str(len(c.photos))}
     if loc.kelurahan:
         attributes["kelurahan"] = loc.kelurahan

@@ -288,3 +288,14 @@ async def test_a_menu_number_is_not_an_address_and_details_are_kept(
     r = await citizen.say("Gambir")
     assert last(r).expects == Expects.PHOTO
     assert "Jl. Majapahit no 2, di depan halte harmoni" in last(r).text
+
+
+async def test_correcting_a_trusted_category_at_the_location_question(
+    citizen: Citizen, redis: Redis
+) -> None:
+    r = await citizen.say("jalan rusak berlubang di depan pasar")
+    assert last(r).expects == Expects.LOCATION, "trusted, no confirmation"
+    r = await citizen.say("bukan, ini soal got mampet")
+    assert "Banjir" in r[0].text and last(r).expects == Expects.LOCATION
+    r = await citizen.say("salah")
+    assert last(r).expects == Expects.CATEGORY and len(last(r).choices) == 12

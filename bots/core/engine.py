@@ -192,9 +192,10 @@ class _Turn:
             parts.append(d.address if len(d.address) <= 120 else d.address[:117] + "...")
         elif d.lat is not None and d.lon is not None:
             parts.append(f"titik lokasi ({d.lat:.5f}, {d.lon:.5f})")
-        if d.kelurahan:
+        said = (d.address or "").lower()
+        if d.kelurahan and d.kelurahan.lower() not in said:
             parts.append(f"Kel. {d.kelurahan}")
-        if d.kecamatan:
+        if d.kecamatan and d.kecamatan.lower() not in said:
             parts.append(f"Kec. {d.kecamatan}")
         return ", ".join(parts) or "-"
 

@@ -196,6 +196,16 @@ async def location(t: _Turn) -> None:
         ok = await t.take_photos()
         t.ask("Foto disimpan." if ok else p.say("photo_bad", mb=10))
         return
+    if t.text and normalize(t.text).split()[0] in {"bukan", "salah"}:
+        # "bukan, ini soal got mampet": the category the bot trusted was wrong.
+        named = await _category_in_text(t)
+        if named and named != d.category:
+            d.category = named
+            t.next(p.say("category_set", label=label(named)))
+        else:
+            t.state.step = Step.CATEGORY
+            t.ask()
+        return
     if not t.text or await _is_skip(t, None) or await _not_an_address(t):
         t.say(p.say("ask_location_first"), Expects.LOCATION)
         return
