@@ -299,3 +299,30 @@ async def test_correcting_a_trusted_category_at_the_location_question(
     assert "Banjir" in r[0].text and last(r).expects == Expects.LOCATION
     r = await citizen.say("salah")
     assert last(r).expects == Expects.CATEGORY and len(last(r).choices) == 12
+
+
+async def test_a_few_words_that_name_no_problem_are_not_filed(
+    citizen: Citizen, redis: Redis
+) -> None:
+    r = await citizen.say("help")
+    assert "Cara melapor" in last(r).text
+    r = await citizen.say("mau lapor")
+    assert last(r).expects == Expects.DESCRIPTION and "belum menangkap" in last(r).text
+    r = await citizen.say("cek status laporan saya")
+    assert "nomor laporan" in last(r).text.lower()
+    r = await citizen.say("2400001")
+    assert "2400001" in last(r).text and last(r).follow_up == 1
+    r = await citizen.say("sampah")
+    assert last(r).expects in (Expects.CATEGORY, Expects.LOCATION), "one word can be a report"
+
+
+async def test_the_place_named_in_the_story_is_offered(citizen: Citizen, redis: Redis) -> None:
+    r = await citizen.say(
+        "Saya mau melaporkan bangunan liar di atas saluran air di Jalan Kemuning Raya RT 005 "
+        "RW 03 Kelurahan Pejaten Timur, Kecamatan Pasar Minggu. Mohon ditertibkan."
+    )
+    if last(r).expects == Expects.CATEGORY:
+        r = await citizen.say("ya")
+    assert last(r).choices == ("Pakai kelurahan/kecamatan di laporan",)
+    r = await citizen.say("1")
+    assert last(r).expects == Expects.PHOTO and "Pejaten Timur" in last(r).text

@@ -148,8 +148,13 @@ class _Turn:
         if s == Step.CATEGORY:
             return p.say("ask_category"), Expects.CATEGORY, tuple(CATEGORIES.values())
         if s == Step.LOCATION:
+            offers: tuple[str, ...] = ()
             if d.photo_gps:
-                return p.say("ask_location_photo"), Expects.LOCATION, (p.CHOICE_PHOTO_GPS,)
+                offers += (p.CHOICE_PHOTO_GPS,)
+            if d.kecamatan and not d.address and d.lat is None:
+                offers += (p.CHOICE_STORY_PLACE,)
+            if offers:
+                return p.say("ask_location_offer"), Expects.LOCATION, offers
             return p.say("ask_location"), Expects.LOCATION, ()
         if s == Step.KELURAHAN:
             return p.say("ask_kelurahan"), Expects.LOCATION, ()
@@ -315,11 +320,14 @@ class _Turn:
             self.cancel()
             return True
         number = u.entity("nomor_laporan")
+        if not self.state.draft.description and _TRACKING.fullmatch(self.text.strip()):
+            self.status(self.text)  # a bare number, e.g. after "Ketik nomor laporan Anda"
+            return True
         # Mid-report only a real tracking number makes it a status check ("Jl. Mawar no 2" is not).
         if (
             u.intent == "cek_status"
             and u.confidence >= 0.5
-            and (number or (short and not self.state.active))
+            and (number or (short and not self.state.draft.description))
         ):
             self.status(number or "")
             return True
@@ -376,7 +384,7 @@ class _Turn:
             {"conv": self.turn.conv, "channel": self.inbound.channel, "tracking_id": tracking_id},
         )
         self.say(p.say("status_checking", tracking_id=tracking_id), follow_up=1)
-        if self.state.active:
+        if self.state.draft.description:  # mid-report: back to where we were
             self.ask()
 
     def seal_contact(self) -> None:

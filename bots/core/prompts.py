@@ -23,6 +23,7 @@ CHOICE_CANCEL = "Batal"
 CHOICE_CONTINUE = "Lanjutkan"
 CHOICE_RESTART = "Mulai baru"
 CHOICE_PHOTO_GPS = "Pakai lokasi dari foto"
+CHOICE_STORY_PLACE = "Pakai kelurahan/kecamatan di laporan"
 FIELD_CHOICES = ("Deskripsi", "Kategori", "Lokasi", "Foto")
 
 # What the CRM's status codes mean to a citizen.
@@ -74,9 +75,9 @@ MESSAGES: MappingProxyType[str, str] = MappingProxyType(
             "Di mana lokasinya? Kirim lokasi (share location) atau ketik alamat lengkap "
             "dengan nama jalan dan kelurahan/kecamatan."
         ),
-        "ask_location_photo": (
-            "Di mana lokasinya? Foto Anda menyimpan titik lokasi; balas 1 untuk memakainya, "
-            "atau kirim lokasi (share location) atau ketik alamat lengkap."
+        "ask_location_offer": (
+            "Di mana lokasinya? Pilih di bawah, atau kirim lokasi (share location), atau ketik "
+            "alamat lengkap dengan nama jalan."
         ),
         "ask_location_first": (
             "Lokasi wajib diisi agar petugas bisa menemukan masalahnya. Kirim lokasi "

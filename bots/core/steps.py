@@ -10,6 +10,7 @@ from bots.core.categories import CATEGORIES, CODES, label
 from bots.core.models import Expects
 from bots.core.sessions import Draft, Step
 from nlu.normalize import normalize
+from nlu.types import Understanding
 
 if TYPE_CHECKING:
     from bots.core.engine import _Turn
@@ -95,7 +96,8 @@ async def idle(t: _Turn) -> None:
         return
     del d
     t.state.step = Step.DESCRIPTION
-    await t.take_description(u)
+    if not _not_a_story(t, u):
+        await t.take_description(u)
 
 
 async def description(t: _Turn) -> None:
@@ -131,10 +133,28 @@ async def description(t: _Turn) -> None:
     ):
         t.ask(p.say("off_topic", question="").strip())
         return
-    await t.take_description(u)
+    if t.state.editing or not _not_a_story(t, u):
+        await t.take_description(u)
 
 
 LOW = 0.3
+
+
+def _not_a_story(t: _Turn, u: Understanding) -> bool:
+    """Answer a few words that name no problem ("help", "mau lapor", "assalamualaikum") instead
+    of filing them as the report's description; True when the citizen has been answered."""
+    if len(t.text.split()) > 3 or (u.category and u.category_confidence >= LOW):
+        return False
+    if u.intent == "bantuan":
+        t.say(p.say("help"), Expects.DESCRIPTION, (p.CHOICE_REPORT, p.CHOICE_STATUS))
+    elif u.intent == "cek_status":
+        t.say(p.say("status_ask_number"), Expects.DESCRIPTION)
+    elif u.intent == "lapor":
+        t.say(p.say("ask_description_again"), Expects.DESCRIPTION)
+    else:
+        choices = (p.CHOICE_REPORT, p.CHOICE_STATUS, p.CHOICE_HELP)
+        t.say(p.say("greeting"), Expects.DESCRIPTION, choices)
+    return True
 
 
 async def _attachments_then_ask(t: _Turn, *, quiet: bool = False) -> None:
@@ -179,6 +199,17 @@ async def category(t: _Turn) -> None:
 
 async def location(t: _Turn) -> None:
     d = t.state.draft
+    if (
+        d.kecamatan
+        and not d.address
+        and d.lat is None
+        and (t.choice() == p.CHOICE_STORY_PLACE or (not d.photo_gps and _is_yes(t, None)))
+    ):
+        # The story named the kelurahan/kecamatan and the citizen takes it as the location.
+        parts = [f"Kel. {d.kelurahan}"] if d.kelurahan else []
+        d.address = ", ".join([*parts, f"Kec. {d.kecamatan}"])
+        t.next(p.say("location_set", where=t.where()))
+        return
     if d.photo_gps and (t.choice() == p.CHOICE_PHOTO_GPS or _is_yes(t, None)):
         d.lat, d.lon = d.photo_gps
         d.photo_gps = None
