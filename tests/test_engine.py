@@ -326,3 +326,16 @@ async def test_the_place_named_in_the_story_is_offered(citizen: Citizen, redis: 
     assert last(r).choices == ("Pakai kelurahan/kecamatan di laporan",)
     r = await citizen.say("1")
     assert last(r).expects == Expects.PHOTO and "Pejaten Timur" in last(r).text
+
+
+async def test_a_point_sent_at_the_category_menu_is_kept(citizen: Citizen, redis: Redis) -> None:
+    r = await citizen.say("ini gimana sih pak sudah berbulan-bulan")
+    assert last(r).expects == Expects.CATEGORY
+    r = await citizen.share(*JAKARTA)
+    assert "Lokasi disimpan" in last(r).text and last(r).expects == Expects.CATEGORY
+    r = await citizen.say("1")
+    assert last(r).expects == Expects.PHOTO, "the location is not asked again"
+    r = await citizen.say("ga ada")
+    assert last(r).expects == Expects.CONFIRM
+    r = await citizen.say("lanjut")
+    assert "diterima" in last(r).text

@@ -16,7 +16,41 @@ if TYPE_CHECKING:
     from bots.core.engine import _Turn
 
 _DONE_WORDS = frozenset({"selesai", "cukup", "sudah", "lanjut", "done", "next", "sudah cukup"})
-_YES_WORDS = frozenset({"ya", "iya", "y", "yes", "ok", "oke", "benar", "betul", "kirim", "sip"})
+_YES_WORDS = frozenset(
+    {
+        "ya",
+        "iya",
+        "y",
+        "yes",
+        "yup",
+        "yap",
+        "ok",
+        "oke",
+        "okay",
+        "benar",
+        "betul",
+        "kirim",
+        "sip",
+        "siap",
+        "sudah",
+        "lanjut",
+        "lanjutkan",
+        "gas",
+        "setuju",
+        "mantap",
+        "boleh",
+        "sudah benar",
+        "benar semua",
+        "betul semua",
+        "iya benar",
+        "ya benar",
+        "ok kirim",
+        "oke kirim",
+        "kirim saja",
+        "kirim aja",
+        "ya kirim",
+    }
+)
 _NO_WORDS = frozenset({"tidak", "bukan", "no", "salah", "n"})
 _LABEL_BY_TEXT = {normalize(v): k for k, v in CATEGORIES.items()}
 
@@ -168,7 +202,21 @@ async def _attachments_then_ask(t: _Turn, *, quiet: bool = False) -> None:
         t.ask()
 
 
+async def _keep_attachments(t: _Turn) -> bool:
+    """A point or photo sent while the bot asks something else: keep it, ask again."""
+    if t.inbound.location is None and not t.inbound.photos:
+        return False
+    if t.inbound.location is not None and t.set_point():
+        return True  # outside Jakarta: already told
+    ok = await t.take_photos() if t.inbound.photos else True
+    kept = "Lokasi disimpan." if t.inbound.location is not None else "Foto disimpan."
+    t.ask(kept if ok else p.say("photo_bad", mb=10))
+    return True
+
+
 async def category_confirm(t: _Turn) -> None:
+    if await _keep_attachments(t):
+        return
     picked = t.choice()
     d = t.state.draft
     if _is_yes(t, picked):
@@ -188,6 +236,8 @@ async def category_confirm(t: _Turn) -> None:
 
 
 async def category(t: _Turn) -> None:
+    if await _keep_attachments(t):
+        return
     picked = t.choice()
     code = _LABEL_BY_TEXT.get(normalize(picked)) if picked else await _category_in_text(t)
     if code:
