@@ -9,7 +9,6 @@ anyone else gets the public status without details.
 from __future__ import annotations
 
 import asyncio
-import random
 from datetime import UTC, datetime, timedelta
 
 from redis.exceptions import WatchError
@@ -24,6 +23,7 @@ from kanal import metrics, streams
 from kanal.errors import PeerError, PermanentPeerError, TemporaryPeerError
 from kanal.logging import get_logger
 from kanal.redis import Redis, get_str, hgetall_str
+from kanal.retry import backoff
 
 log = get_logger(__name__)
 
@@ -124,7 +124,7 @@ class StatusService:
                     break
                 except TemporaryPeerError:
                     attempt += 1
-                    await asyncio.sleep(min(60.0, 0.5 * 2**attempt) * random.uniform(0.5, 1.0))
+                    await asyncio.sleep(backoff(attempt))
                 except (PermanentPeerError, ValueError):
                     log.error("rating_refused", service_request_id=srid)
                     break

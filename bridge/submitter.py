@@ -11,7 +11,6 @@ a 4xx parks the entry on ``kanal:complaints:parked`` and tells the citizen.
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 from dataclasses import dataclass
 
@@ -29,6 +28,7 @@ from kanal.medialinks import sign_media_url
 from kanal.mediastore import MediaStore
 from kanal.redis import Redis, hget_str
 from kanal.redis import fields as redis_fields
+from kanal.retry import backoff
 
 log = get_logger(__name__)
 
@@ -174,8 +174,7 @@ class Submitter:
             except TemporaryPeerError as exc:
                 metrics.CRM_ERRORS.labels("temporary").inc()
                 attempt += 1
-                delay = min(self.max_backoff_s, self.base_backoff_s * 2 ** min(attempt, 16))
-                delay = random.uniform(delay / 2, delay)  # full jitter, floored at half
+                delay = backoff(attempt, base_s=self.base_backoff_s, cap_s=self.max_backoff_s)
                 log.warning(
                     "crm_unavailable",
                     complaint_id=complaint.complaint_id,
