@@ -13,15 +13,15 @@ from datetime import UTC, datetime, timedelta
 
 from redis.exceptions import WatchError
 
-from bots.core.models import Expects, Outbound
-from bots.core.prompts import RATING_CHOICES, STATUS, say
-from bots.core.sessions import rating_key
 from bridge.open311 import Open311Client, ServiceRequestUpdate
 from bridge.submitter import request_key
 from bridge.vault import Vault
 from kanal import metrics, streams
 from kanal.errors import PeerError, PermanentPeerError, TemporaryPeerError
 from kanal.logging import get_logger
+from kanal.messages import Expects, Outbound
+from kanal.notices import RATING_CHOICES, STATUS
+from kanal.notices import notice as say
 from kanal.redis import Redis, get_str, hgetall_str
 from kanal.retry import backoff
 
@@ -205,7 +205,7 @@ class StatusService:
                 )
                 tx.xadd(streams.outbox(contact.channel), {"outbound": out.model_dump_json()})
                 if closed:
-                    tx.set(rating_key(conv), srid, ex=RATING_TTL_S)
+                    tx.set(streams.rating_key(conv), srid, ex=RATING_TTL_S)
             try:
                 await tx.execute()
             except WatchError:

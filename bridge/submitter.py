@@ -14,18 +14,18 @@ import asyncio
 import time
 from dataclasses import dataclass
 
-from bots.core.categories import label
-from bots.core.models import Complaint, Expects, Outbound
-from bots.core.prompts import say
 from bridge.open311 import NewServiceRequest, Open311Client
 from bridge.scrub import scrub
 from bridge.vault import Vault
 from kanal import metrics, streams
+from kanal.categories import label
 from kanal.errors import PermanentPeerError, TemporaryPeerError
 from kanal.keys import Keyring
 from kanal.logging import get_logger
 from kanal.medialinks import sign_media_url
 from kanal.mediastore import MediaStore
+from kanal.messages import Complaint, Expects, Outbound
+from kanal.notices import notice as say
 from kanal.redis import Redis, hget_str
 from kanal.redis import fields as redis_fields
 from kanal.retry import backoff
@@ -33,7 +33,7 @@ from kanal.retry import backoff
 log = get_logger(__name__)
 
 GROUP = "bridge"
-PARKED = "kanal:complaints:parked"
+PARKED = streams.PARKED
 LEDGER_TTL_S = 90 * 24 * 3600
 
 

@@ -1,3 +1,3 @@
-from kanal.cli import main
+from kanal.app.cli import main
 
 main()

@@ -8,8 +8,8 @@ location), then everything the camera wrote is dropped: the pixels are copied in
 image with the EXIF orientation applied, the longest side bounded to :data:`MAX_SIDE`, and
 re-encoded as a baseline JPEG with no EXIF, XMP, ICC profile or comment.
 
-The stores that keep these JPEGs live in :mod:`kanal.mediastore`; ``MediaStore`` here is the
-local one, kept for code that imports it from this module.
+The stores that keep these JPEGs live in :mod:`kanal.mediastore`, which imports this module
+(never the other way round).
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from typing import Any
 from PIL import ExifTags, Image
 
 from kanal.errors import NotAnImage
-from kanal.mediastore import LocalMediaStore as MediaStore  # the old name; no cycle
 
 MAX_BYTES = 10 * 1024 * 1024
 MAX_PIXELS = 40_000_000
@@ -194,6 +193,5 @@ __all__ = [
     "MAX_PIXELS",
     "MAX_SIDE",
     "CleanImage",
-    "MediaStore",
     "clean_image",
 ]

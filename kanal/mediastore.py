@@ -22,12 +22,11 @@ from typing import TYPE_CHECKING, Protocol
 from botocore.exceptions import BotoCoreError, ClientError
 
 from kanal.errors import PermanentPeerError, TemporaryPeerError
+from kanal.media import CleanImage, clean_image
 from kanal.settings import KanalSettings
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
-
-    from kanal.media import CleanImage
 
 _MEDIA_ID = re.compile(r"[0-9a-f]{32}")
 _MISSING = frozenset({"NoSuchKey", "404", "NotFound"})
@@ -39,9 +38,6 @@ def valid_media_id(media_id: str) -> bool:
 
 
 def _clean(raw: bytes) -> CleanImage:
-    # Imported here: kanal.media imports this module (for its ``MediaStore`` alias).
-    from kanal.media import clean_image
-
     return clean_image(raw)
 
 

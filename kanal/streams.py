@@ -10,6 +10,7 @@ from redis.exceptions import ResponseError
 from kanal.redis import Redis
 
 COMPLAINTS = "kanal:complaints"
+PARKED = "kanal:complaints:parked"
 LOOKUPS = "kanal:lookups"
 RATINGS = "kanal:ratings"
 UPDATES = "kanal:updates"
@@ -19,8 +20,24 @@ def outbox(channel: str) -> str:
     return f"kanal:outbox:{channel}"
 
 
+def dead_letters(channel: str) -> str:
+    """Messages a channel could not deliver, with the reason (``kanal outbox dead list``)."""
+    return f"kanal:outbox:{channel}:dead"
+
+
 def vault_key(conv: str) -> str:
     return f"kanal:vault:{conv}"
+
+
+def rating_key(conv: str) -> str:
+    """Set by the bridge when a report closes: which report the citizen's next 1-5 rates."""
+    return f"kanal:rating:{conv}"
+
+
+def unreachable_key(conv: str) -> str:
+    """Set when a channel says this pseudonym's contact is gone (blocked the bot, no such
+    number): the bridge stops sending it status updates. A new message from it clears it."""
+    return f"kanal:unreachable:{conv}"
 
 
 async def ensure_group(redis: Redis, stream: str, group: str, *, start_id: str = "0") -> None:
@@ -71,10 +88,14 @@ def _entries(reply: object) -> list[tuple[str, dict[str, str]]]:
 __all__ = [
     "COMPLAINTS",
     "LOOKUPS",
+    "PARKED",
     "RATINGS",
     "UPDATES",
     "consume",
+    "dead_letters",
     "ensure_group",
     "outbox",
+    "rating_key",
+    "unreachable_key",
     "vault_key",
 ]

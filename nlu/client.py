@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from bots.core.categories import CODES
+from kanal.categories import CODES
 from kanal.errors import PermanentPeerError, TemporaryPeerError
 from kanal.logging import get_logger
 from nlu.fallback import _EMERGENCY, _HEDGE, _STATUS_WORDS, _TRACKING, FallbackNlu
@@ -28,7 +28,7 @@ from nlu.types import INTENTS, Entity, Nlu, Understanding
 
 log = get_logger(__name__)
 
-CATEGORIES: tuple[str, ...] = CODES  # the contract lives in bots.core.categories
+CATEGORIES: tuple[str, ...] = CODES  # the contract lives in kanal.categories
 ENTITIES = frozenset({"lokasi", "kelurahan", "kecamatan", "nomor_laporan", "rating"})
 _PLACES = frozenset({"lokasi", "kelurahan", "kecamatan"})
 _STARS = {"satu": "1", "dua": "2", "tiga": "3", "empat": "4", "lima": "5"}

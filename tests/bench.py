@@ -43,11 +43,11 @@ async def _engine_worker(
 ) -> tuple[float, float, list[float]]:
     from bots.core.engine import Engine
     from bots.core.gazetteer import Gazetteer
-    from bots.core.models import GeoPoint, Inbound
     from bots.core.sessions import SessionStore
     from kanal import logging as klog
     from kanal.keys import Keyring
     from kanal.mediastore import LocalMediaStore
+    from kanal.messages import GeoPoint, Inbound
     from kanal.redis import connect
     from nlu.fallback import FallbackNlu
 
@@ -111,7 +111,6 @@ def engine_figures(redis_url: str, workers: int, conversations: int) -> tuple[fl
 
 
 async def bridge_figures(redis_url: str, n: int = 300) -> dict[str, float]:
-    from bots.core.models import Complaint, Location
     from bridge.open311 import Open311Client
     from bridge.sandbox import SandboxServer
     from bridge.status import StatusService
@@ -120,8 +119,9 @@ async def bridge_figures(redis_url: str, n: int = 300) -> dict[str, float]:
     from kanal import logging as klog
     from kanal import streams
     from kanal.keys import Keyring
+    from kanal.messages import Complaint, Location
     from kanal.redis import connect
-    from kanal.runtime import stop_tasks
+    from kanal.tasks import stop_tasks
 
     klog.configure(level="ERROR")
     redis = connect(redis_url)

@@ -11,11 +11,11 @@ import pytest
 
 from bots.core.engine import Engine, EngineConfig
 from bots.core.gazetteer import Gazetteer
-from bots.core.models import GeoPoint, Inbound, Outbound, PhotoIn
 from bots.core.sessions import SessionStore
 from kanal import logging as klog
 from kanal.keys import Keyring
 from kanal.mediastore import LocalMediaStore
+from kanal.messages import GeoPoint, Inbound, Outbound, PhotoIn
 from kanal.redis import Redis, connect
 from nlu.fallback import FallbackNlu, KeywordMatcher
 from tests.peers import GAZETTEER, redis_server

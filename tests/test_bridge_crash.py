@@ -26,11 +26,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from bots.core.models import Complaint, Location, Outbound
 from bridge.sandbox import AppServer, SandboxServer
 from bridge.submitter import ledger_key
 from kanal import streams
 from kanal.keys import Keyring
+from kanal.messages import Complaint, Location, Outbound
 from kanal.redis import Redis
 from tests.peers import REPO, free_port
 

@@ -15,15 +15,15 @@ from pathlib import Path
 import httpx
 
 from bots.core.engine import Engine
-from bots.core.models import Expects, PhotoIn
 from bridge.open311 import Open311Client
 from bridge.sandbox import SandboxServer
 from bridge.status import StatusService
 from bridge.submitter import Submitter
 from bridge.vault import Vault
 from kanal import streams
+from kanal.messages import Expects, PhotoIn
 from kanal.redis import Redis
-from kanal.runtime import stop_tasks
+from kanal.tasks import stop_tasks
 from tests.conftest import Citizen
 from tests.images import jpeg
 from tests.test_engine import last

@@ -6,11 +6,11 @@ import asyncio
 import io
 import json
 
-from bots.core.categories import CATEGORIES
 from bots.core.engine import Engine
-from bots.core.models import Complaint, Expects, Outbound
 from bots.core.sessions import SessionStore, Step
 from kanal import streams
+from kanal.categories import CATEGORIES
+from kanal.messages import Complaint, Expects, Outbound
 from kanal.redis import Redis
 from tests.conftest import Citizen, Clock
 from tests.images import jpeg, png
@@ -180,11 +180,23 @@ async def test_address_without_kelurahan_is_asked_for(citizen: Citizen, redis: R
     assert last(r).expects == Expects.PHOTO
 
 
-async def test_dedup_by_platform_event_id(citizen: Citizen, engine: object) -> None:
-    msg = citizen.inbound("halo")
-    first = await citizen.engine.handle(msg)
-    again = await citizen.engine.handle(msg)
-    assert first and again == []
+async def test_a_redelivered_event_gets_its_first_replies_and_runs_once(
+    citizen: Citizen, redis: Redis, engine: Engine
+) -> None:
+    await citizen.say("halo")
+    msg = citizen.inbound("sampah numpuk di pinggir kali udah seminggu, bau banget")
+    first = await engine.handle(msg)
+    conv = engine.keyring.pseudonym("console", citizen.user)
+    state = await SessionStore(redis).load(conv)
+    again = await engine.handle(msg)
+    assert first and again == first  # the same replies, addressed the same way
+    assert (await SessionStore(redis).load(conv)) == state  # the state advanced once
+    # What is kept for a replay is sealed: neither the reply text nor the address is readable.
+    keys = [k async for k in redis.scan_iter("kanal:seen:*")]
+    assert len(keys) == 2
+    for key in keys:
+        sealed = await redis.get(key)
+        assert sealed and citizen.user not in sealed and "kategori" not in sealed.lower()
 
 
 async def test_two_replicas_never_interleave_one_citizen(

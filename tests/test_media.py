@@ -28,7 +28,7 @@ from bridge.sandbox import AppServer, SandboxServer, SandboxStore
 from kanal.errors import ConfigError, NotAnImage, PermanentPeerError, TemporaryPeerError
 from kanal.http import create_app
 from kanal.keys import Keyring
-from kanal.media import MAX_BYTES, MAX_SIDE, CleanImage, MediaStore, clean_image
+from kanal.media import MAX_BYTES, MAX_SIDE, CleanImage, clean_image
 from kanal.medialinks import MAX_CACHE_S, media_route, sign_media_url, verify_token
 from kanal.mediastore import (
     LocalMediaStore,
@@ -36,6 +36,7 @@ from kanal.mediastore import (
     StoredMedia,
     media_store_from_settings,
 )
+from kanal.mediastore import LocalMediaStore as MediaStore
 from kanal.settings import KanalSettings
 from tests.conftest import Clock
 from tests.images import jpeg

@@ -12,15 +12,15 @@ import pytest
 from PIL import Image
 
 from bots.core.engine import Engine
-from bots.core.models import Expects, PhotoIn
 from bridge.open311 import Open311Client
 from bridge.sandbox import AppServer, SandboxServer
 from bridge.submitter import MediaLinks, Submitter
 from bridge.vault import Vault
 from kanal.http import create_app
 from kanal.medialinks import media_route
+from kanal.messages import Expects, PhotoIn
 from kanal.redis import Redis
-from kanal.runtime import stop_tasks
+from kanal.tasks import stop_tasks
 from tests.conftest import Citizen, Clock
 from tests.images import jpeg
 from tests.test_engine import JAKARTA, last

@@ -19,10 +19,10 @@ import pytest
 
 from bots.core.engine import Engine, EngineConfig
 from bots.core.gazetteer import Gazetteer
-from bots.core.models import Expects, Outbound
 from bots.core.sessions import SessionStore
 from kanal.keys import Keyring
-from kanal.media import MediaStore
+from kanal.mediastore import LocalMediaStore as MediaStore
+from kanal.messages import Expects, Outbound
 from kanal.redis import Redis
 from kanal.settings import RasaSettings
 from nlu import rasa

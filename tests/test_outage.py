@@ -13,15 +13,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bots.core.models import Complaint, Location
 from bridge.open311 import Open311Client
 from bridge.sandbox import AppServer, SandboxServer
 from bridge.submitter import PARKED, Submitter, ledger_key
 from bridge.vault import Vault
 from kanal import streams
 from kanal.keys import Keyring
+from kanal.messages import Complaint, Location
 from kanal.redis import Redis
-from kanal.runtime import stop_tasks
+from kanal.tasks import stop_tasks
 from tests.peers import free_port
 from tests.test_bridge_crash import SECRET, enqueue, tracking_messages
 

@@ -24,7 +24,6 @@ from typing import Any
 import httpx
 import pytest
 
-from bots.core.models import Outbound
 from bridge.open311 import Open311Client
 from bridge.sandbox import AppServer, SandboxServer, SandboxStore
 from bridge.sandbox.models import format_ts
@@ -36,6 +35,7 @@ from bridge.webhook import MAX_BODY_BYTES, PATH, local_webhook_url, webhook_rout
 from kanal import streams
 from kanal.http import create_app
 from kanal.keys import Keyring
+from kanal.messages import Outbound
 from kanal.redis import Redis
 from tests.conftest import Clock
 from tests.images import jpeg

@@ -1,12 +1,14 @@
-"""Console adapter: stdin lines in, printed replies out. Pure parse/render plus a thin run loop."""
+"""Console adapter: a line typed (or piped) in, printed replies out. ``parse`` and ``render`` are
+pure; reading a ``/foto`` file is the worker's I/O, done before ``parse`` sees the line."""
 
 from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
+from dataclasses import dataclass
 
-from bots.core.models import GeoPoint, Inbound, Outbound, PhotoIn
+from kanal.errors import BadInput
+from kanal.messages import GeoPoint, Inbound, Outbound, PhotoIn
 
 CHANNEL = "console"
 MAX_FILE = 20 * 1024 * 1024
@@ -16,17 +18,34 @@ _LOKASI = re.compile(
 _FOTO = re.compile(r"^/(?:foto|photo|gambar)\s+(.+?)\s*$", re.I)
 
 
-class ConsoleInputError(ValueError):
+@dataclass(frozen=True)
+class ConsoleLine:
+    """One input line as the worker read it; ``file`` holds a ``/foto`` file's bytes."""
+
+    text: str
+    user: str
+    event_id: str
+    file: bytes | None = None
+    file_name: str | None = None
+    file_error: str | None = None  # why the named file could not be read
+
+
+class ConsoleInputError(BadInput):
     """A console command we could not use; ``reply`` is the polite answer."""
 
     def __init__(self, reply: str) -> None:
-        super().__init__(reply)
-        self.reply = reply
+        super().__init__(reply=reply)
 
 
-def parse(line: str, *, user: str, event_id: str) -> Inbound:
+def photo_path(text: str) -> str | None:
+    """The path named by a ``/foto <path>`` line, if it is one."""
+    m = _FOTO.match(text.strip())
+    return m.group(1).strip("'\"") if m else None
+
+
+def parse(raw: ConsoleLine) -> Inbound:
     """Turn one input line into an Inbound. ``/lokasi`` and ``/foto`` become attachments."""
-    text = line.rstrip("\r\n")
+    text = raw.text.rstrip("\r\n")
     stripped = text.strip()
     if stripped.lower().startswith(("/lokasi", "/location", "/loc ")):
         m = _LOKASI.match(stripped)
@@ -38,27 +57,36 @@ def parse(line: str, *, user: str, event_id: str) -> Inbound:
         if not (-90 <= lat <= 90 and -180 <= lon <= 180):
             raise ConsoleInputError("Koordinat tidak valid. Contoh: /lokasi -6.2 106.8")
         return Inbound(
-            channel=CHANNEL, user_id=user, event_id=event_id, location=GeoPoint(lat=lat, lon=lon)
+            channel=CHANNEL,
+            user_id=raw.user,
+            event_id=raw.event_id,
+            location=GeoPoint(lat=lat, lon=lon),
         )
-    m = _FOTO.match(stripped)
-    if m:
-        path = Path(m.group(1).strip("'\"")).expanduser()
-        try:
-            if path.stat().st_size > MAX_FILE:
-                raise ConsoleInputError("File terlalu besar. Kirim foto di bawah 10 MB.")
-            data = path.read_bytes()
-        except (OSError, ValueError) as exc:
-            raise ConsoleInputError(f"File foto tidak bisa dibuka ({type(exc).__name__}).") from exc
+    if photo_path(stripped) is not None:
+        if raw.file_error == "too_large":
+            raise ConsoleInputError("File terlalu besar. Kirim foto di bawah 10 MB.")
+        if raw.file is None:
+            raise ConsoleInputError(
+                f"File foto tidak bisa dibuka ({raw.file_error or 'tidak ada'})."
+            )
         return Inbound(
             channel=CHANNEL,
-            user_id=user,
-            event_id=event_id,
-            photos=(PhotoIn(data=data, filename=path.name),),
+            user_id=raw.user,
+            event_id=raw.event_id,
+            photos=(PhotoIn(data=raw.file, filename=raw.file_name),),
         )
-    return Inbound(channel=CHANNEL, user_id=user, event_id=event_id, text=text)
+    return Inbound(channel=CHANNEL, user_id=raw.user, event_id=raw.event_id, text=text)
+
+
+def render(out: Outbound) -> str:
+    """The message as the terminal shows it: the text, then its choices, numbered."""
+    lines = [f"Kanal: {out.text}"]
+    lines += [f"  {i}. {c}" for i, c in enumerate(out.choices, 1)]
+    return "\n".join(lines)
 
 
 def render_json(out: Outbound) -> str:
+    """One JSON line ``{"text","expects","choices"[,"tracking_id"]}``, for tools and tests."""
     doc: dict[str, object] = {
         "text": out.text,
         "expects": str(out.expects),
@@ -69,10 +97,12 @@ def render_json(out: Outbound) -> str:
     return json.dumps(doc, ensure_ascii=False)
 
 
-def render_text(out: Outbound) -> str:
-    lines = [f"Kanal: {out.text}"]
-    lines += [f"  {i}. {c}" for i, c in enumerate(out.choices, 1)]
-    return "\n".join(lines)
-
-
-__all__ = ["CHANNEL", "ConsoleInputError", "parse", "render_json", "render_text"]
+__all__ = [
+    "CHANNEL",
+    "ConsoleInputError",
+    "ConsoleLine",
+    "parse",
+    "photo_path",
+    "render",
+    "render_json",
+]

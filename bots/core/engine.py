@@ -14,20 +14,23 @@ import re
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from cryptography.fernet import InvalidToken
+
 from bots.core import prompts as p
-from bots.core.categories import CATEGORIES, label
+from bots.core.context import EngineConfig
 from bots.core.gazetteer import Gazetteer
-from bots.core.models import Complaint, Expects, Inbound, Location, Outbound
-from bots.core.sessions import SessionStore, State, Step, Turn, rating_key
+from bots.core.sessions import SessionStore, State, Step, Turn
 from bots.core.steps import STEP_HANDLERS
 from kanal import metrics, streams
+from kanal.categories import CATEGORIES, label
 from kanal.errors import NotAnImage, PeerError
 from kanal.keys import Keyring
 from kanal.logging import get_logger
 from kanal.mediastore import MediaStore
+from kanal.messages import Complaint, Expects, Inbound, Location, Outbound
+from kanal.notices import RATING_CHOICES
 from nlu.normalize import normalize
 from nlu.types import Nlu, Understanding
 
@@ -39,13 +42,6 @@ LOW_CONFIDENCE = 0.3
 _HAS_WORD = re.compile(r"[0-9A-Za-z\u00C0-\u024F]")
 _COMMAND = re.compile(r"^/([A-Za-z_]+)(?:@\S+)?\s*(.*)$", re.S)
 _TRACKING = re.compile(r"(?<!\d)(\d{5,10})(?!\d)")
-
-
-@dataclass(frozen=True)
-class EngineConfig:
-    session_ttl_s: float = 24 * 3600
-    resume_after_s: float = 30 * 60
-    max_photos: int = 3
 
 
 class Engine:
@@ -73,10 +69,18 @@ class Engine:
         started = time.perf_counter()
         async with self.sessions.open(conv, inbound.channel, inbound.event_id) as turn:
             if turn.seen:
-                log.info("inbound_duplicate", channel=inbound.channel, conv=conv)
-                return []
+                # A redelivered event (the worker died before its replies went out, or the
+                # platform sent it twice): the same replies again, the engine does not run.
+                replayed = self._unseal(turn.replay, inbound, conv)
+                log.info(
+                    "inbound_replayed", channel=inbound.channel, conv=conv, replies=len(replayed)
+                )
+                return replayed
             ctx = _Turn(self, inbound, turn)
             await ctx.run()
+            # A citizen who writes again is reachable again.
+            turn.delete(streams.unreachable_key(conv))
+            turn.replay = self._seal(ctx.replies)
         elapsed = time.perf_counter() - started
         metrics.INBOUND.labels(inbound.channel).inc()
         metrics.ENGINE_SECONDS.observe(elapsed)
@@ -88,6 +92,27 @@ class Engine:
             ms=round(elapsed * 1000, 2),
         )
         return ctx.replies
+
+    def _seal(self, replies: list[Outbound]) -> str:
+        """The turn's replies, encrypted, without the address (the redelivered event has it)."""
+        docs = [r.model_dump(mode="json", exclude=_ADDRESSING) for r in replies]
+        return self.keyring.encrypt(_json(docs).encode())
+
+    def _unseal(self, sealed: str, inbound: Inbound, conv: str) -> list[Outbound]:
+        if not sealed or sealed == "1":  # "1": recorded before replies were kept
+            return []
+        try:
+            docs = json.loads(self.keyring.decrypt(sealed))
+            return [
+                Outbound(channel=inbound.channel, to=inbound.user_id, conv=conv, **doc)
+                for doc in docs
+            ]
+        except (InvalidToken, ValueError, TypeError):
+            log.warning("inbound_replay_unreadable", channel=inbound.channel, conv=conv)
+            return []
+
+
+_ADDRESSING = {"channel", "to", "conv"}
 
 
 class _Turn:
@@ -339,11 +364,11 @@ class _Turn:
     async def take_rating(self, tracking_id: str) -> bool:
         """A 1-5 answer to the bridge's "how was it?" after a report closed."""
         text = self.text.strip().rstrip(".")
-        rating: int | None = int(text) if text in p.RATING_CHOICES else None
+        rating: int | None = int(text) if text in RATING_CHOICES else None
         if rating is None and self.text:
             u = await self.understand()
             value = u.entity("rating")
-            if u.intent == "nilai" and value and value in p.RATING_CHOICES:
+            if u.intent == "nilai" and value and value in RATING_CHOICES:
                 rating = int(value)
         if rating is None:
             return False
@@ -351,7 +376,7 @@ class _Turn:
             streams.RATINGS,
             {"conv": self.turn.conv, "tracking_id": tracking_id, "rating": str(rating)},
         )
-        self.turn.delete(rating_key(self.turn.conv))
+        self.turn.delete(streams.rating_key(self.turn.conv))
         log.info("rating_given", channel=self.inbound.channel, conv=self.turn.conv, rating=rating)
         self.say(p.say("rating_thanks", rating=rating, tracking_id=tracking_id))
         return True

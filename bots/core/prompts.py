@@ -1,4 +1,6 @@
-"""Every sentence Kanal says to a citizen, in one catalog (Bahasa Indonesia).
+"""Every sentence the engine says to a citizen, in one catalog (Bahasa Indonesia).
+
+What the bridge says later (tracking numbers, status updates) is in :mod:`kanal.notices`.
 
 Templates use ``str.format`` fields. Keep them short enough for a 160-character SMS where
 possible, name the thing being asked for in plain words (kategori, lokasi/alamat, kelurahan,
@@ -26,19 +28,6 @@ CHOICE_PHOTO_GPS = "Pakai lokasi dari foto"
 CHOICE_STORY_PLACE = "Pakai kelurahan/kecamatan di laporan"
 FIELD_CHOICES = ("Deskripsi", "Kategori", "Lokasi", "Foto")
 
-# What the CRM's status codes mean to a citizen.
-STATUS: MappingProxyType[str, str] = MappingProxyType(
-    {
-        "received": "diterima",
-        "forwarded": "diteruskan ke kelurahan/dinas",
-        "in_progress": "dalam pengerjaan",
-        "resolved": "selesai",
-        "rejected": "ditolak",
-        "open": "sedang diproses",
-        "closed": "selesai",
-    }
-)
-RATING_CHOICES = ("1", "2", "3", "4", "5")
 
 MESSAGES: MappingProxyType[str, str] = MappingProxyType(
     {
@@ -157,32 +146,6 @@ MESSAGES: MappingProxyType[str, str] = MappingProxyType(
             "Terima kasih atas penilaian Anda ({rating}/5) untuk laporan {tracking_id}. "
             "Masukan Anda kami teruskan ke petugas."
         ),
-        # ---- said by the bridge, later, on the citizen's channel ----
-        "tracking_sent": (
-            "Laporan Anda tercatat dengan nomor {tracking_id} ({label}). Simpan nomor ini; ketik "
-            "'cek {tracking_id}' untuk melihat statusnya. Kabar berikutnya akan kami kirim di sini."
-        ),
-        "parked": (
-            "Maaf, laporan Anda belum bisa diterima oleh sistem CRM. Petugas kami akan "
-            "memeriksanya; Anda tidak perlu mengirim ulang."
-        ),
-        "update": "Kabar laporan {tracking_id}: {status}.",
-        "update_note": " Catatan petugas: {note}",
-        "update_reason": " Alasan: {note}",
-        "update_proof": " Foto bukti penanganan: {url}",
-        "ask_rating": (
-            " Bagaimana penanganan laporan ini? Beri nilai 1 (buruk) sampai 5 (sangat baik)."
-        ),
-        "lookup_owner": "Laporan {tracking_id}: {status}.",
-        "lookup_public": (
-            "Laporan {tracking_id}: {status}. Rincian hanya dikirim kepada pelapornya."
-        ),
-        "lookup_unknown": (
-            "Laporan dengan nomor {tracking_id} tidak ditemukan. Periksa lagi nomornya."
-        ),
-        "lookup_unavailable": (
-            "Maaf, status laporan belum bisa dicek saat ini. Coba lagi beberapa saat lagi."
-        ),
         "unavailable": (
             "Maaf, sistem sedang sibuk. Pesan Anda sudah kami simpan; coba lagi sebentar lagi."
         ),
@@ -194,4 +157,4 @@ def say(key: str, **fields: object) -> str:
     return MESSAGES[key].format(**fields)
 
 
-__all__ = ["FIELD_CHOICES", "MESSAGES", "RATING_CHOICES", "STATUS", "say"]
+__all__ = ["FIELD_CHOICES", "MESSAGES", "say"]

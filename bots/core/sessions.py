@@ -20,8 +20,9 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
-from bots.core.models import Expects
+from kanal import streams
 from kanal.errors import LockTimeout
+from kanal.messages import Expects
 from kanal.redis import Redis, get_str
 
 SEEN_TTL_S = 7 * 24 * 3600
@@ -82,6 +83,9 @@ class Turn:
     conv: str
     state: State
     seen: bool
+    # What the event's first run answered (sealed), when ``seen``; what this run answers, to
+    # be stored with the dedup key on commit.
+    replay: str = ""
     # The report whose rating the bridge asked for (set when the CRM closed it), if any.
     rating_for: str | None = None
     entries: list[tuple[str, dict[str, str]]] = field(default_factory=list)
@@ -98,29 +102,25 @@ class Turn:
         self.deletes.append(key)
 
 
-def rating_key(conv: str) -> str:
-    """Set by the bridge when a report closes: which report the next 1-5 rates."""
-    return f"kanal:rating:{conv}"
-
-
 # Taking the lock and reading the conversation is one round trip; so is committing the turn
 # and letting go of the lock. (redis-py's Lock plus a pipeline needed four.)
 _ACQUIRE = """
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  return {1, redis.call('GET', KEYS[2]) or '', redis.call('EXISTS', KEYS[3]),
+  local seen = redis.call('GET', KEYS[3])
+  return {1, redis.call('GET', KEYS[2]) or '', seen and 1 or 0, seen or '',
           redis.call('GET', KEYS[4]) or ''}
 end
 return {0}
 """
 # KEYS: lock, state, seen, then one key per hash and per stream entry, in ARGV's order, then the
-# keys to delete. ARGV: token, state, state ttl, seen ttl, n hashes, n entries, then per effect:
-# n fields, fields.
+# keys to delete. ARGV: token, state, state ttl, seen ttl, n hashes, n entries, the turn's sealed
+# replies (kept under the dedup key, for a redelivered event), then per effect: n fields, fields.
 _COMMIT = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
-redis.call('SET', KEYS[3], '1', 'EX', ARGV[4])
+redis.call('SET', KEYS[3], ARGV[7], 'EX', ARGV[4])
 local nh, ne = tonumber(ARGV[5]), tonumber(ARGV[6])
-local a = 7
+local a = 8
 for i = 1, nh + ne do
   local n = tonumber(ARGV[a])
   local fields = {}
@@ -171,14 +171,14 @@ class SessionStore:
         raw = await get_str(self.redis, self._state_key(conv))
         return State.model_validate_json(raw) if raw else State()
 
-    async def _lock(self, keys: list[str], token: str) -> tuple[str | None, bool, str | None]:
+    async def _lock(self, keys: list[str], token: str) -> tuple[str | None, bool, str, str | None]:
         deadline = time.monotonic() + self.lock_wait_s
         delay = 0.002
         ttl_ms = str(int(self.lock_timeout_s * 1000))
         while True:
             reply = await self._acquire(keys=keys, args=[token, ttl_ms])
             if reply[0] == 1:
-                return (reply[1] or None), bool(reply[2]), (reply[3] or None)
+                return (reply[1] or None), bool(reply[2]), reply[3], (reply[4] or None)
             if time.monotonic() >= deadline:
                 raise LockTimeout("conversation is busy")
             await asyncio.sleep(delay)
@@ -190,11 +190,11 @@ class SessionStore:
         lock_key = f"{self.prefix}:lock:{conv}"
         keys = [lock_key, self._state_key(conv), self._seen_key(channel, event_id)]
         token = uuid.uuid4().hex
-        raw, seen, rating_for = await self._lock([*keys, rating_key(conv)], token)
+        raw, seen, replay, rating_for = await self._lock([*keys, streams.rating_key(conv)], token)
         committed = False
         try:
             state = State.model_validate_json(raw) if raw else State()
-            turn = Turn(conv=conv, state=state, seen=seen, rating_for=rating_for)
+            turn = Turn(conv=conv, state=state, seen=seen, replay=replay, rating_for=rating_for)
             yield turn
             if turn.seen:
                 return
@@ -205,6 +205,7 @@ class SessionStore:
                 SEEN_TTL_S,
                 len(turn.hashes),
                 len(turn.entries),
+                turn.replay,
             ]
             effect_keys: list[str] = []
             for key, mapping in [*turn.hashes, *turn.entries]:
@@ -223,4 +224,4 @@ def dumps(obj: object) -> str:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
 
 
-__all__ = ["Draft", "SessionStore", "State", "Step", "Turn", "dumps", "rating_key"]
+__all__ = ["Draft", "SessionStore", "State", "Step", "Turn", "dumps"]

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
 
 from bots.core import prompts as p
-from bots.core.categories import CATEGORIES, CODES, label
-from bots.core.models import Expects
+from bots.core.context import TurnContext as _Turn
 from bots.core.sessions import Draft, Step
+from kanal.categories import CATEGORIES, CODES, label
+from kanal.messages import Expects
 from nlu.normalize import normalize
 from nlu.types import Understanding
-
-if TYPE_CHECKING:
-    from bots.core.engine import _Turn
 
 _DONE_WORDS = frozenset({"selesai", "cukup", "sudah", "lanjut", "done", "next", "sudah cukup"})
 _YES_WORDS = frozenset(

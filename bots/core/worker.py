@@ -1,29 +1,39 @@
-"""The loop shared by every adapter: inbound → engine → replies, and the outbox → platform.
+"""The loop every adapter shares: inbound → engine → replies, and the outbox → platform.
 
-Replies to a citizen's own message are sent straight back. Anything the bridge says later
-(tracking numbers, status updates) arrives on ``kanal:outbox:<channel>`` and is delivered by
-:func:`deliver_outbox`, acknowledged only after the platform accepted it.
+:func:`handle_inbound` runs one event through the engine and sends its replies. The engine
+commits the turn together with its (sealed) replies under the event's dedup key, so an event
+the platform delivers again, because the worker died after the commit and before the send, gets
+the very same replies without the engine running twice. An adapter therefore confirms an event
+to its platform (Telegram offset, IMAP ``\\Seen``) only after :func:`handle_inbound` returned;
+a push platform that must be answered before the replies go out (a webhook, Kannel) queues them
+on the outbox instead (:func:`queue_replies`), where they survive a crash.
+
+Anything the bridge says later (tracking numbers, status updates) arrives on
+``kanal:outbox:<channel>`` and is delivered by :func:`bots.core.outbox.deliver_outbox`.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from bots.core.engine import Engine
-from bots.core.models import Inbound, Outbound
+from bots.core.outbox import Send, deliver_outbox
+from bots.core.prompts import say
 from kanal import streams
 from kanal.errors import KanalError
 from kanal.logging import get_logger
+from kanal.messages import Expects, Inbound, Outbound
 from kanal.redis import Redis
 
 log = get_logger(__name__)
 
-Send = Callable[[Outbound], Awaitable[None]]
-
 
 async def handle_inbound(engine: Engine, inbound: Inbound, send: Send) -> list[Outbound]:
-    """Run one event through the engine and send the replies; errors are logged, not raised."""
+    """Run one event through the engine (or replay its first answer) and send the replies.
+
+    Errors of the engine's peers propagate (``KanalError``, often retryable: do not confirm
+    the event, it will come again); a send that fails propagates too, for the same reason.
+    """
     try:
         replies = await engine.handle(inbound)
     except KanalError as exc:
@@ -34,47 +44,42 @@ async def handle_inbound(engine: Engine, inbound: Inbound, send: Send) -> list[O
     return replies
 
 
+def apology(inbound: Inbound, conv: str = "", last: Outbound | None = None) -> Outbound:
+    """A polite "the system is busy" for an event the engine could not take."""
+    return Outbound(
+        channel=inbound.channel,
+        to=inbound.user_id,
+        conv=conv,
+        text=say("unavailable"),
+        expects=last.expects if last else Expects.NONE,
+        choices=last.choices if last else (),
+    )
+
+
 async def publish(redis: Redis, out: Outbound) -> str:
-    """Queue a message for a channel's outbox (used by the bridge)."""
+    """Queue a message on its channel's outbox (the bridge, or a push channel's replies)."""
     entry_id = await redis.xadd(streams.outbox(out.channel), {"outbound": out.model_dump_json()})
     return str(entry_id)
 
 
-async def deliver_outbox(
-    redis: Redis,
-    channel: str,
-    send: Send,
-    *,
-    group: str | None = None,
-    consumer: str = "worker-1",
-    accept: Callable[[Outbound], bool] | None = None,
-    start_id: str = "0",
-    block_ms: int = 500,
-) -> None:
-    """Deliver ``kanal:outbox:<channel>`` forever; ack each entry after ``send`` returned."""
-    stream = streams.outbox(channel)
-    group = group or f"{channel}-senders"
-    await streams.ensure_group(redis, stream, group, start_id=start_id)
-    async for entry_id, fields in streams.consume(
-        redis, stream, group, consumer, block_ms=block_ms
-    ):
-        try:
-            out = Outbound.model_validate_json(fields["outbound"])
-        except (KeyError, ValueError):
-            log.error("outbox_bad_entry", channel=channel, entry=entry_id)
-            await redis.xack(stream, group, entry_id)
-            continue
-        if accept is None or accept(out):
-            while True:
-                try:
-                    await send(out)
-                    break
-                except KanalError as exc:
-                    if not exc.retryable:
-                        log.error("outbox_send_failed", channel=channel, conv=out.conv)
-                        break
-                    await asyncio.sleep(1.0)
-        await redis.xack(stream, group, entry_id)
+async def queue_replies(redis: Redis, replies: Sequence[Outbound]) -> None:
+    """Put replies on the outbox in one transaction (for push channels, see above)."""
+    if not replies:
+        return
+    async with redis.pipeline(transaction=True) as tx:
+        for out in replies:
+            tx.xadd(streams.outbox(out.channel), {"outbound": out.model_dump_json()})
+        await tx.execute()
 
 
-__all__ = ["Send", "deliver_outbox", "handle_inbound", "publish"]
+Handler = Callable[[Inbound], Awaitable[list[Outbound]]]
+
+__all__ = [
+    "Handler",
+    "Send",
+    "apology",
+    "deliver_outbox",
+    "handle_inbound",
+    "publish",
+    "queue_replies",
+]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from bots.core.categories import CATEGORIES as KANAL_CATEGORIES
 from bridge.sandbox.models import ExternalStatus
+from kanal.categories import CATEGORIES as KANAL_CATEGORIES
 
 
 class Category(NamedTuple):
@@ -14,7 +14,7 @@ class Category(NamedTuple):
     group: str
 
 
-# The city's grouping of Kanal's categories (codes and labels come from bots.core.categories).
+# The city's grouping of Kanal's categories (codes and labels come from kanal.categories).
 _GROUPS = {
     "sampah": "Lingkungan",
     "banjir": "Lingkungan",

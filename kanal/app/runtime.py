@@ -15,6 +15,7 @@ from typing import Self
 
 from starlette.routing import BaseRoute
 
+from bots.core.channel import WorkerContext
 from bots.core.engine import Engine, EngineConfig
 from bots.core.gazetteer import Gazetteer
 from bots.core.sessions import SessionStore
@@ -31,40 +32,12 @@ from kanal.medialinks import media_route
 from kanal.mediastore import media_store_from_settings
 from kanal.redis import EmbeddedRedis, Redis, connect
 from kanal.settings import Settings
+from kanal.tasks import stop_tasks, supervise
 from nlu.fallback import FallbackNlu
 from nlu.managed import open_nlu
 from nlu.types import Nlu
 
 log = get_logger(__name__)
-
-
-async def supervise(
-    name: str, factory: Callable[[], Awaitable[None]], delay_s: float = 1.0
-) -> None:
-    """Run a loop forever; log and restart it if it dies of something unexpected."""
-    while True:
-        try:
-            await factory()
-            return
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.exception("task_crashed", task=name, error=type(exc).__name__)
-            await asyncio.sleep(delay_s)
-
-
-async def stop_tasks(tasks: list[asyncio.Task[None]], patience_s: float = 0.5) -> None:
-    """Cancel tasks and wait for them. A library may swallow one cancellation (httpx/anyio
-    cancel scopes can, mid-request), so cancel again until each task has really ended."""
-    pending = [t for t in tasks if not t.done()]
-    while pending:
-        for task in pending:
-            task.cancel()
-        await asyncio.wait(pending, timeout=patience_s)
-        pending = [t for t in pending if not t.done()]
-    for task in tasks:
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            task.result()
 
 
 async def purge_every(vault: Vault, interval_s: float) -> None:
@@ -138,6 +111,15 @@ class Runtime:
         if self.run_bridge:
             await self._start_bridge()
         return self
+
+    def worker_context(self) -> WorkerContext:
+        """What channel workers get: Redis, the engine, this replica's name."""
+        return WorkerContext(
+            redis=self.redis,
+            engine=self.engine,
+            consumer=self.consumer,
+            public_url=self.settings.kanal.public_url.rstrip("/"),
+        )
 
     def routes(self) -> list[BaseRoute]:
         """HTTP routes of the roles this runtime runs (media links, CRM webhook)."""
@@ -217,4 +199,4 @@ class Runtime:
             self._embedded.close()
 
 
-__all__ = ["Runtime", "stop_tasks", "supervise"]
+__all__ = ["Runtime"]

@@ -35,7 +35,7 @@ def run() -> None:
     """The main job: bridge, every configured channel, and the local pieces (embedded Redis,
     sandbox CRM) that are not configured elsewhere. The console channel is attached to this
     terminal. Stops cleanly on Ctrl-C / SIGTERM."""
-    from kanal.main import run_main
+    from kanal.app.main import run_main
 
     settings = _settings("WARNING" if sys.stdin.isatty() else "INFO")
     raise typer.Exit(asyncio.run(run_main(settings)))
@@ -55,7 +55,7 @@ def chat(
     ] = 60.0,
 ) -> None:
     """Chat with Kanal in this terminal (stdin lines; /lokasi <lat> <lon>, /foto <path>)."""
-    from bots.console.chat import run_chat
+    from kanal.app.chat import run_chat
 
     settings = _settings("WARNING")
     raise typer.Exit(asyncio.run(run_chat(settings, user=user, json_mode=json_mode, wait_s=wait)))
@@ -64,7 +64,7 @@ def chat(
 @app.command()
 def doctor() -> None:
     """Check configuration and reachability of every configured part."""
-    from kanal.doctor import run_doctor
+    from kanal.app.doctor import run_doctor
 
     settings = _settings("WARNING")
     raise typer.Exit(asyncio.run(run_doctor(settings)))
