@@ -179,6 +179,11 @@ class StatusService:
         known = await hgetall_str(self.redis, request_key(srid))
         conv = known.get("conv")
         contact = await self.vault.contact(conv) if conv else None
+        if conv and contact is not None and await self.redis.exists(streams.unreachable_key(conv)):
+            # The channel said this citizen is gone (blocked the bot, number gone): stop trying.
+            log.info("update_not_sent_unreachable", conv=conv, service_request_id=srid)
+            metrics.UNREACHABLE_SKIPPED.inc()
+            contact = None
         closed = is_closed(code, status)
         async with self.redis.pipeline(transaction=True) as tx:
             # WATCH: a webhook and the poll relaying the same update at once send it once.

@@ -16,6 +16,9 @@ OUTBOX_RETRIES = Counter(
 OUTBOX_DEAD = Counter(
     "kanal_outbox_dead_total", "Outbox messages moved to the dead letters", ["channel", "reason"]
 )
+UNREACHABLE_SKIPPED = Counter(
+    "kanal_updates_unreachable_total", "Status updates not sent: the recipient is unreachable"
+)
 TASK_CRASHES = Counter("kanal_task_crashes_total", "Supervised task crashes", ["task"])
 ENGINE_SECONDS = Histogram(
     "kanal_engine_seconds",
@@ -34,4 +37,5 @@ __all__ = [
     "RELAYED",
     "REPORTS",
     "TASK_CRASHES",
+    "UNREACHABLE_SKIPPED",
 ]

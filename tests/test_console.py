@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 
 from bridge.sandbox import SandboxStore
+from tests.harness import PLANTED, assert_clean
 from tests.images import jpeg
 from tests.peers import GAZETTEER, REPO
 
-SENDER = "6281298765432"
+SENDER = PLANTED.chat_id
 
 
 def chat_env(redis_url: str, data_dir: Path) -> dict[str, str]:
@@ -38,7 +39,7 @@ def kanal(*args: str) -> list[str]:
 @pytest.fixture
 def photo(tmp_path: Path) -> Path:
     path = tmp_path / "lubang.jpg"
-    path.write_bytes(jpeg(exif_text="Budi Santoso 081234567890"))
+    path.write_bytes(jpeg(exif_text=f"{PLANTED.name} {PLANTED.phone}"))
     return path
 
 
@@ -48,7 +49,8 @@ def test_piped_report_ends_with_tracking_number(
     script = "\n".join(
         [
             "halo min",
-            "jalan depan sekolah bolong gede bgt udh 2 motor jatoh, tlg dong. wa saya 081234567890",
+            "jalan depan sekolah bolong gede bgt udh 2 motor jatoh, tlg dong. "
+            f"wa saya {PLANTED.phone}, {PLANTED.email}",
             "1",  # yes, that category (or the first menu entry if NLU were lost)
             "/lokasi -6.2446 106.8006",
             f"/foto {photo}",
@@ -80,10 +82,10 @@ def test_piped_report_ends_with_tracking_number(
     assert (req.lat, req.long) == (-6.2446, 106.8006)
     assert req.attributes["kecamatan"] == "Kebayoran Baru"
     payload = req.model_dump_json()
-    assert SENDER not in payload and "081234567890" not in payload
+    assert SENDER not in payload and PLANTED.phone not in payload and PLANTED.email not in payload
     assert "[nomor telepon]" in (req.description or "")
     assert SandboxStore(data / "crm-sandbox.sqlite3").personal_fields_received == 0
-    assert SENDER not in proc.stderr and "081234567890" not in proc.stderr
+    assert_clean(proc.stderr)  # no planted value in any log line of the real process
     assert "bolong" not in proc.stderr, "message text must not be logged"
 
 

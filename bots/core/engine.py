@@ -21,7 +21,7 @@ from cryptography.fernet import InvalidToken
 from bots.core import prompts as p
 from bots.core.context import EngineConfig
 from bots.core.gazetteer import Gazetteer
-from bots.core.sessions import SessionStore, State, Step, Turn
+from bots.core.sessions import DELIVERED, SessionStore, State, Step, Turn
 from bots.core.steps import STEP_HANDLERS
 from kanal import metrics, streams
 from kanal.categories import CATEGORIES, label
@@ -69,8 +69,11 @@ class Engine:
         started = time.perf_counter()
         async with self.sessions.open(conv, inbound.channel, inbound.event_id) as turn:
             if turn.seen:
-                # A redelivered event (the worker died before its replies went out, or the
-                # platform sent it twice): the same replies again, the engine does not run.
+                # A redelivered event. If the worker died before its replies went out: the
+                # same replies again. The engine does not run twice either way.
+                if turn.replay == DELIVERED:
+                    log.info("inbound_duplicate", channel=inbound.channel, conv=conv)
+                    return []
                 replayed = self._unseal(turn.replay, inbound, conv)
                 log.info(
                     "inbound_replayed", channel=inbound.channel, conv=conv, replies=len(replayed)
@@ -92,6 +95,10 @@ class Engine:
             ms=round(elapsed * 1000, 2),
         )
         return ctx.replies
+
+    async def delivered(self, inbound: Inbound) -> None:
+        """Called by the worker once every reply to ``inbound`` reached the platform."""
+        await self.sessions.delivered(inbound.channel, inbound.event_id)
 
     def _seal(self, replies: list[Outbound]) -> str:
         """The turn's replies, encrypted, without the address (the redelivered event has it)."""

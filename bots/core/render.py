@@ -109,11 +109,28 @@ def sms_units(text: str, encoding: str | None = None) -> int:
 
 
 def sms_segments(text: str) -> list[str]:
-    """The text as the SMS segments a phone receives it in (one if it fits 160/70)."""
+    """The text as the segments of one concatenated SMS (one if it fits 160/70 units).
+
+    The network cuts at unit boundaries, not words (the phone joins the parts again), but
+    never inside a GSM-7 escape pair or a UTF-16 surrogate pair. ``len()`` of the result is
+    what the reply costs.
+    """
+    if not text:
+        return []
     encoding = sms_encoding(text)
     if sms_units(text, encoding) <= SMS_SINGLE[encoding]:
-        return [text] if text else []
-    return split_text(text, SMS_SEGMENT[encoding], measure=lambda t: sms_units(t, encoding))
+        return [text]
+    limit = SMS_SEGMENT[encoding]
+    parts: list[str] = []
+    start, used = 0, 0
+    for i, ch in enumerate(text):
+        cost = sms_units(ch, encoding)
+        if used + cost > limit:
+            parts.append(text[start:i])
+            start, used = i, 0
+        used += cost
+    parts.append(text[start:])
+    return parts
 
 
 # ---- plain text -------------------------------------------------------------------------------

@@ -26,6 +26,8 @@ from kanal.messages import Expects
 from kanal.redis import Redis, get_str
 
 SEEN_TTL_S = 7 * 24 * 3600
+# The dedup key's value once an event's replies reached the platform (before: its sealed replies).
+DELIVERED = "d"
 
 
 class Step(StrEnum):
@@ -167,6 +169,10 @@ class SessionStore:
     def _seen_key(self, channel: str, event_id: str) -> str:
         return f"{self.prefix}:seen:{channel}:{event_id}"
 
+    async def delivered(self, channel: str, event_id: str) -> None:
+        """The event's replies reached the platform: a redelivery needs no replay any more."""
+        await self.redis.set(self._seen_key(channel, event_id), DELIVERED, xx=True, keepttl=True)
+
     async def load(self, conv: str) -> State:
         raw = await get_str(self.redis, self._state_key(conv))
         return State.model_validate_json(raw) if raw else State()
@@ -224,4 +230,4 @@ def dumps(obj: object) -> str:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
 
 
-__all__ = ["Draft", "SessionStore", "State", "Step", "Turn", "dumps"]
+__all__ = ["DELIVERED", "Draft", "SessionStore", "State", "Step", "Turn", "dumps"]

@@ -3,7 +3,8 @@
 :func:`handle_inbound` runs one event through the engine and sends its replies. The engine
 commits the turn together with its (sealed) replies under the event's dedup key, so an event
 the platform delivers again, because the worker died after the commit and before the send, gets
-the very same replies without the engine running twice. An adapter therefore confirms an event
+the very same replies without the engine running twice; once the replies are out, the key
+says so, and a redelivery is answered with nothing. An adapter therefore confirms an event
 to its platform (Telegram offset, IMAP ``\\Seen``) only after :func:`handle_inbound` returned;
 a push platform that must be answered before the replies go out (a webhook, Kannel) queues them
 on the outbox instead (:func:`queue_replies`), where they survive a crash.
@@ -41,6 +42,9 @@ async def handle_inbound(engine: Engine, inbound: Inbound, send: Send) -> list[O
         raise
     for out in replies:
         await send(out)
+    # Delivered: a later redelivery of this event (a batch the platform sends again) is a
+    # duplicate, not a reason to say it all twice. Dying before this line says it twice.
+    await engine.delivered(inbound)
     return replies
 
 
