@@ -54,6 +54,14 @@ async def hgetall_str(redis: Redis, key: str) -> dict[str, str]:
     return cast(dict[str, str], await redis.hgetall(key))
 
 
+async def xrange_str(
+    redis: Redis, stream: str, *, min: str = "-", max: str = "+", count: int | None = None
+) -> list[tuple[str, dict[str, str]]]:
+    """``XRANGE`` entries as (id, fields); an entry deleted under us has empty fields."""
+    reply = await redis.xrange(stream, min=min, max=max, count=count)
+    return [(str(i), dict(f or {})) for i, f in cast(list[tuple[str, dict[str, str]]], reply)]
+
+
 def fields(mapping: dict[str, str]) -> Any:
     """A str→str dict as the ``mapping``/``fields`` argument redis-py's stubs accept."""
     return mapping
@@ -64,4 +72,13 @@ def connect(url: str) -> Redis:
     return aioredis.from_url(url, decode_responses=True, health_check_interval=30)
 
 
-__all__ = ["EmbeddedRedis", "Redis", "connect", "fields", "get_str", "hget_str", "hgetall_str"]
+__all__ = [
+    "EmbeddedRedis",
+    "Redis",
+    "connect",
+    "fields",
+    "get_str",
+    "hget_str",
+    "hgetall_str",
+    "xrange_str",
+]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import signal
 import subprocess
@@ -117,7 +118,7 @@ async def test_retryable_failures_back_off_instead_of_spinning(redis: Redis) -> 
         await until(lambda: _true(len(platform.sent) == 1))
     finally:
         await stop_tasks([task])
-    gaps = [b - a for a, b in zip(platform.calls, platform.calls[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(platform.calls)]
     assert len(gaps) == 4
     # base·2^n with jitter in [half, all]: the fourth wait is at least twice the first's cap.
     assert gaps[3] > gaps[0] * 2, gaps

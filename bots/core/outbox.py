@@ -33,7 +33,7 @@ from kanal import metrics, streams
 from kanal.errors import KanalError, RecipientUnreachable, RetryAfter
 from kanal.logging import get_logger
 from kanal.messages import Outbound
-from kanal.redis import Redis
+from kanal.redis import Redis, xrange_str
 from kanal.redis import fields as redis_fields
 from kanal.retry import backoff
 
@@ -266,6 +266,75 @@ class OutboxSender:
         )
 
 
+@dataclass(frozen=True)
+class DeadLetter:
+    """What an operator sees of a message that did not go out: no text, no address."""
+
+    channel: str
+    entry_id: str
+    failed_at: int
+    reason: str
+    attempts: int
+    kind: str
+    conv: str
+    tracking_id: str
+
+
+async def dead_channels(redis: Redis) -> list[str]:
+    found = [
+        key.removeprefix("kanal:outbox:").removesuffix(":dead")
+        async for key in redis.scan_iter(match=streams.dead_letters("*"), count=200)
+    ]
+    return sorted(found)
+
+
+async def list_dead(redis: Redis, channel: str | None = None) -> list[DeadLetter]:
+    out: list[DeadLetter] = []
+    for ch in [channel] if channel else await dead_channels(redis):
+        for entry_id, f in await xrange_str(redis, streams.dead_letters(ch)):
+            out.append(
+                DeadLetter(
+                    channel=ch,
+                    entry_id=entry_id,
+                    failed_at=int(f.get("failed_at") or 0),
+                    reason=f.get("reason", ""),
+                    attempts=int(f.get("attempts") or 0),
+                    kind=f.get("kind", ""),
+                    conv=f.get("conv", ""),
+                    tracking_id=f.get("tracking_id", ""),
+                )
+            )
+    return out
+
+
+class NoSuchDeadLetter(LookupError):
+    pass
+
+
+async def replay_dead(redis: Redis, entry_id: str, channel: str | None = None) -> DeadLetter:
+    """Send a dead letter again: back on its outbox, off the dead letters, and its recipient
+    no longer marked unreachable (the operator says the cause is fixed)."""
+    matches = [d for d in await list_dead(redis, channel) if d.entry_id == entry_id]
+    if not matches:
+        raise NoSuchDeadLetter(entry_id)
+    if len(matches) > 1:
+        raise NoSuchDeadLetter(f"{entry_id} is in several channels; name one with --channel")
+    dead = matches[0]
+    [(_, fields)] = await xrange_str(
+        redis, streams.dead_letters(dead.channel), min=entry_id, max=entry_id
+    )
+    if not fields.get("outbound"):
+        raise ValueError("this dead letter holds no message; it cannot be sent")
+    Outbound.model_validate_json(fields["outbound"])  # refuse what the sender would refuse
+    async with redis.pipeline(transaction=True) as tx:
+        tx.xadd(streams.outbox(dead.channel), redis_fields({"outbound": fields["outbound"]}))
+        if dead.conv:
+            tx.delete(streams.unreachable_key(dead.conv))
+        tx.xdel(streams.dead_letters(dead.channel), entry_id)
+        await tx.execute()
+    return dead
+
+
 def _age_s(entry_id: str) -> float:
     try:
         return max(0.0, time.time() - int(entry_id.split("-", 1)[0]) / 1000)
@@ -275,10 +344,15 @@ def _age_s(entry_id: str) -> float:
 
 __all__ = [
     "UNREACHABLE_TTL_S",
+    "DeadLetter",
     "Limiter",
+    "NoSuchDeadLetter",
     "OutboxPolicy",
     "OutboxSender",
     "RateLimits",
     "Send",
+    "dead_channels",
     "deliver_outbox",
+    "list_dead",
+    "replay_dead",
 ]

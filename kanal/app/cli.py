@@ -1,4 +1,4 @@
-"""The ``kanal`` command line: run, chat, crm-sandbox, doctor."""
+"""The ``kanal`` command line: run, chat, crm-sandbox, nlu, doctor, vault, parked, outbox."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import typer
 
 from bridge.sandbox.cli import app as sandbox_app
 from kanal import logging as klog
+from kanal.app.ops import outbox_app, parked_app, redis_session
 from kanal.settings import Settings
 from nlu.cli import app as nlu_app
 
@@ -21,6 +22,8 @@ app = typer.Typer(
 )
 app.add_typer(sandbox_app, name="crm-sandbox")
 app.add_typer(nlu_app, name="nlu")
+app.add_typer(parked_app, name="parked")
+app.add_typer(outbox_app, name="outbox")
 
 
 def _settings(default_level: str = "INFO") -> Settings:
@@ -77,12 +80,9 @@ app.add_typer(vault_app, name="vault")
 async def _with_vault(action: str, dry_run: bool) -> int:
     from bridge.vault import Vault
     from kanal.keys import Keyring
-    from kanal.redis import EmbeddedRedis, connect
 
     s = Settings()
-    embedded = None if s.redis.url else EmbeddedRedis(s.kanal.data_dir / "redis")
-    redis = connect(s.redis.url or (embedded.url if embedded else ""))
-    try:
+    async with redis_session(s) as redis:
         keyring = Keyring.from_setting(s.kanal.secret_key.get_secret_value(), s.kanal.data_dir)
         vault = Vault(redis, keyring, retention_days=s.kanal.vault_retention_days)
         if action == "purge":
@@ -91,10 +91,6 @@ async def _with_vault(action: str, dry_run: bool) -> int:
             print(f"{verb} {r.purged} of {r.scanned} contacts ({r.kept_open} with open reports)")
         else:
             print(f"re-encrypted {await vault.rotate()} contacts with the newest key")
-    finally:
-        await redis.aclose()
-        if embedded:
-            embedded.close()
     return 0
 
 
