@@ -15,6 +15,7 @@ import httpx
 import yaml
 
 from bridge.sandbox import AppServer
+from kanal.app.channels import CHANNELS, load
 from kanal.http import create_app
 from kanal.settings import CrmSettings, KanalSettings, RasaSettings, RedisSettings
 from tests.conftest import Citizen
@@ -143,7 +144,8 @@ def test_env_example_lists_every_setting() -> None:
         for line in (REPO / ".env.example").read_text().splitlines()
         if line and not line.startswith("#")
     }
-    for s in (KanalSettings, RedisSettings, CrmSettings, RasaSettings):
+    channel_settings = [load(module).settings for module in CHANNELS]
+    for s in (KanalSettings, RedisSettings, CrmSettings, RasaSettings, *channel_settings):
         prefix = str(s.model_config.get("env_prefix", ""))
         for field in s.model_fields:
             assert f"{prefix}{field}".upper() in listed, field

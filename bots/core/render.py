@@ -8,13 +8,13 @@ once a text needs more than one (160 and 70 for a single SMS).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
-from html.parser import HTMLParser
 
 import gsm0338  # noqa: F401  (registers the "gsm03.38" codec)
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
+
+from kanal.text import strip_html
 
 TELEGRAM_LIMIT = 4096
 X_DM_LIMIT = 10_000
@@ -138,36 +138,6 @@ def sms_segments(text: str) -> list[str]:
 _MD = MarkdownIt("zero").enable(["emphasis", "backticks", "link", "escape", "entity"])
 _MD.enable("html_inline")
 _MD.options["html"] = True
-_BR = re.compile(r"<br\s*/?>", re.I)
-_BLOCK_TAG = re.compile(r"</?(?:p|div|li|tr|h[1-6])\b[^>]*>", re.I)
-
-
-class _TextOnly(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.out: list[str] = []
-        self._skip = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in ("script", "style"):
-            self._skip += 1
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in ("script", "style") and self._skip:
-            self._skip -= 1
-
-    def handle_data(self, data: str) -> None:
-        if not self._skip:
-            self.out.append(data)
-
-
-def strip_html(text: str) -> str:
-    """Tags removed, entities decoded; ``<br>`` and block ends become line breaks."""
-    text = _BLOCK_TAG.sub("\n", _BR.sub("\n", text))
-    parser = _TextOnly()
-    parser.feed(text)
-    parser.close()
-    return re.sub(r"\n{3,}", "\n\n", "".join(parser.out)).strip()
 
 
 def strip_markup(text: str) -> str:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import socket
 from collections.abc import Sequence
 
 from kanal import logging as klog
-from kanal.app.channels import missing_error, separate_worker_parser, serve
+from kanal.app.channels import missing_error, separate_worker_parser, serve, stop_on_signals
 from kanal.app.runtime import Runtime
 from kanal.settings import Settings
 
@@ -31,10 +30,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 async def _run(settings: Settings) -> int:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
     consumer = os.environ.get("KANAL_CONSUMER") or f"bridge-{socket.gethostname()}"
     async with Runtime(settings, consumer=consumer, serves_http=True) as rt:
         http = await serve(settings, rt.routes())

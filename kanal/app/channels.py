@@ -84,11 +84,17 @@ def channel_main(module: str, argv: Sequence[str] | None = None) -> int:
     return asyncio.run(_run_alone(settings, spec, channel_settings))
 
 
-async def _run_alone(settings: Settings, spec: Channel, channel_settings: ChannelSettings) -> int:
+def stop_on_signals() -> asyncio.Event:
+    """An event set by SIGINT or SIGTERM: the process then stops what it started, cleanly."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+async def _run_alone(settings: Settings, spec: Channel, channel_settings: ChannelSettings) -> int:
+    stop = stop_on_signals()
     consumer = os.environ.get("KANAL_CONSUMER") or f"{spec.name}-{socket.gethostname()}"
     async with Runtime(settings, bridge=False, consumer=consumer) as rt:
         worker = spec.worker(rt.worker_context(), channel_settings)
@@ -125,4 +131,5 @@ __all__ = [
     "separate_worker_parser",
     "serve",
     "start_workers",
+    "stop_on_signals",
 ]

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-import signal
-
 from bots.console import ConsoleWorker
-from kanal.app.channels import configured, serve, start_workers
+from kanal.app.channels import configured, serve, start_workers, stop_on_signals
 from kanal.app.runtime import Runtime
 from kanal.logging import get_logger
 from kanal.settings import Settings
@@ -15,10 +12,7 @@ log = get_logger(__name__)
 
 
 async def run_main(settings: Settings) -> int:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
     async with Runtime(settings, serves_http=True, start_rasa=True) as rt:
         found = configured()
         workers = start_workers(rt, found)
