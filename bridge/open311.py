@@ -13,6 +13,7 @@ coordinates or URLs with query strings.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Annotated, Any, Literal, Self, TypeVar
@@ -22,6 +23,7 @@ import httpx
 import structlog
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
+from kanal import metrics
 from kanal.errors import PermanentPeerError, TemporaryPeerError
 
 log = structlog.get_logger(__name__)
@@ -134,6 +136,26 @@ class NewServiceRequest(BaseModel):
         return fields
 
 
+def error_code(response: httpx.Response) -> str | None:
+    """The ``code`` of a GeoReport error body ``[{"code", "description"}]``, if it is one."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    first = body[0] if isinstance(body, list) and body else body
+    code = first.get("code") if isinstance(first, dict) else None
+    return str(code)[:32] if isinstance(code, int | str) and str(code).strip() else None
+
+
+@dataclass(frozen=True)
+class Created:
+    """What ``POST requests.json`` answered: the id, or a token to poll (a queueing CRM), or,
+    from a CRM that answered 2xx with neither, nothing (the request exists: look it up)."""
+
+    service_request_id: str | None = None
+    token: str | None = None
+
+
 def _iso(moment: datetime) -> str:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
@@ -177,14 +199,17 @@ class Open311Client:
             log.warning("open311.unreachable", endpoint=endpoint, error=error, ms=_ms(started))
             raise TemporaryPeerError(f"Open311 {endpoint}: {error}") from exc
         status = response.status_code
-        log.info("open311.call", endpoint=endpoint, status=status, ms=_ms(started))
-        if status == 404 and method == "GET":
-            return None
+        if status < 300 or (status == 404 and method == "GET"):
+            log.info("open311.call", endpoint=endpoint, status=status, ms=_ms(started))
+            return None if status == 404 else response
+        code = error_code(response)
+        # The GeoReport error's code, never its description (it may quote what we sent).
+        log.warning("open311.error", endpoint=endpoint, status=status, code=code, ms=_ms(started))
+        metrics.CRM_ERROR_CODES.labels(endpoint, code or str(status)).inc()
+        message = f"Open311 {endpoint}: HTTP {status}" + (f" (code {code})" if code else "")
         if status >= 500 or status in _TEMPORARY_4XX:
-            raise TemporaryPeerError(f"Open311 {endpoint}: HTTP {status}", status=status)
-        if status >= 300:
-            raise PermanentPeerError(f"Open311 {endpoint}: HTTP {status}", status=status)
-        return response
+            raise TemporaryPeerError(message, status=status)
+        raise PermanentPeerError(message, status=status, reason=f"crm_{code or status}")
 
     @staticmethod
     def _json(response: httpx.Response, endpoint: str) -> Any:
@@ -211,8 +236,8 @@ class Open311Client:
 
     async def create_request(
         self, req: NewServiceRequest, *, idempotency_key: str, media: bytes | None = None
-    ) -> str:
-        """File ``req``; returns the CRM's ``service_request_id`` (the tracking number).
+    ) -> Created:
+        """File ``req``: the CRM's ``service_request_id`` (the tracking number) or a ``token``.
 
         With ``media`` (a stripped JPEG, for a CRM that takes no public URL) the form goes
         as ``multipart/form-data`` with the photo as the file part ``media``.
@@ -225,14 +250,47 @@ class Open311Client:
             "POST", "requests.json", endpoint, data=form, files=files, headers=headers
         )
         assert response is not None
-        body = self._json(response, endpoint)
         try:
-            request_id = str(_as_text(body[0]["service_request_id"]))
-        except (KeyError, IndexError, TypeError):
-            message = f"Open311 {endpoint}: no service_request_id in the response"
-            raise PermanentPeerError(message, status=response.status_code) from None
-        log.info("open311.created", service_request_id=request_id)
-        return request_id
+            body = response.json()
+        except ValueError:
+            body = None
+        first = body[0] if isinstance(body, list) and body else body
+        first = first if isinstance(first, dict) else {}
+        request_id, token = first.get("service_request_id"), first.get("token")
+        if request_id not in (None, ""):
+            log.info("open311.created", service_request_id=str(request_id))
+            return Created(service_request_id=str(_as_text(request_id)))
+        if token not in (None, ""):
+            log.info("open311.queued")
+            return Created(token=str(_as_text(token)))
+        log.warning("open311.created_without_id", status=response.status_code)
+        return Created()
+
+    async def token(self, token: str) -> str | None:
+        """The id a queued request got (``GET tokens/{token}.json``), ``None`` while it has none."""
+        endpoint = "tokens/{token}.json"
+        path = f"tokens/{quote(token, safe='')}.json"
+        response = await self._call("GET", path, endpoint, params=self._jurisdiction)
+        if response is None:
+            return None
+        body = self._json(response, endpoint)
+        first = body[0] if isinstance(body, list) and body else body
+        request_id = first.get("service_request_id") if isinstance(first, dict) else None
+        return None if request_id in (None, "") else str(_as_text(request_id))
+
+    async def find_requests(
+        self, *, service_code: str, start_date: datetime, end_date: datetime
+    ) -> list[ServiceRequest]:
+        """Requests of one service filed in a time window (``GET requests.json``)."""
+        endpoint = "GET requests.json"
+        params = {
+            "service_code": service_code,
+            "start_date": _iso(start_date),
+            "end_date": _iso(end_date),
+        }
+        body = await self._get_json("requests.json", endpoint, params)
+        good, _ = parse_each(ServiceRequest, body, endpoint, id_field="service_request_id")
+        return good
 
     async def get_request(self, service_request_id: str) -> ServiceRequest | None:
         """One request (``GET requests/{id}.json``), or ``None`` if the CRM does not know it."""
@@ -246,14 +304,15 @@ class Open311Client:
 
     async def updates(
         self, start_date: datetime, end_date: datetime | None = None
-    ) -> list[ServiceRequestUpdate]:
-        """Status updates recorded in ``[start_date, end_date]``, in the CRM's order."""
+    ) -> tuple[list[ServiceRequestUpdate], int]:
+        """Status updates recorded in ``[start_date, end_date]``, in the CRM's order, and how
+        many items were skipped because they did not parse (each is logged by its id)."""
         params = {"start_date": _iso(start_date)}
         if end_date is not None:
             params["end_date"] = _iso(end_date)
         endpoint = "servicerequestupdates.json"
         body = await self._get_json(endpoint, endpoint, params)
-        return _parse_list(ServiceRequestUpdate, body, endpoint)
+        return parse_each(ServiceRequestUpdate, body, endpoint, id_field="update_id")
 
     async def post_rating(self, service_request_id: str, rating: int) -> None:
         """Pass on the reporter's satisfaction rating (1–5) for a request."""
@@ -283,6 +342,32 @@ class Open311Client:
         await self.aclose()
 
 
+def parse_each(
+    model: type[_PeerT], body: Any, endpoint: str, *, id_field: str
+) -> tuple[list[_PeerT], int]:
+    """Every item that parses, and the number that did not: one bad record never stops a
+    feed. A skipped item is logged by its id (when it has one) and the fields that failed."""
+    if not isinstance(body, list):
+        raise PermanentPeerError(f"Open311 {endpoint}: expected a JSON array")
+    good: list[_PeerT] = []
+    bad = 0
+    for item in body:
+        try:
+            good.append(model.model_validate(item))
+        except ValidationError as exc:
+            bad += 1
+            fields = sorted({".".join(map(str, error["loc"])) for error in exc.errors()})
+            raw_id = item.get(id_field) if isinstance(item, dict) else None
+            log.warning(
+                "open311.bad_record",
+                endpoint=endpoint,
+                record_id=str(raw_id)[:64] if raw_id is not None else None,
+                fields=fields,
+            )
+            metrics.CRM_BAD_RECORDS.labels(endpoint).inc()
+    return good, bad
+
+
 def _parse_list(model: type[_PeerT], body: Any, endpoint: str) -> list[_PeerT]:
     if not isinstance(body, list):
         raise PermanentPeerError(f"Open311 {endpoint}: expected a JSON array")
@@ -296,9 +381,12 @@ def _parse_list(model: type[_PeerT], body: Any, endpoint: str) -> list[_PeerT]:
 
 __all__ = [
     "PERSONAL_FIELDS",
+    "Created",
     "NewServiceRequest",
     "Open311Client",
     "Service",
     "ServiceRequest",
     "ServiceRequestUpdate",
+    "error_code",
+    "parse_each",
 ]

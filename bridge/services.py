@@ -71,7 +71,7 @@ class ServiceMap:
 
     def code(self, category: str) -> str:
         """The service code to file ``category`` under."""
-        code = self.mapping.get(category) or self.mapping["lainnya"]
+        code = self.mapping.get(category, category)  # not a Kanal code: let the CRM judge
         if self.offered is None or code in self.offered:
             return code
         for candidate in (self.fallback, self.mapping["lainnya"]):

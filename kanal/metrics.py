@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 INBOUND = Counter("kanal_inbound_total", "Inbound events handled", ["channel"])
 REPORTS = Counter("kanal_reports_submitted_total", "Reports completed by citizens", ["channel"])
 FILED = Counter("kanal_crm_filed_total", "Reports filed in the CRM", ["category"])
 CRM_ERRORS = Counter("kanal_crm_errors_total", "CRM call failures", ["kind"])
+CRM_ERROR_CODES = Counter(
+    "kanal_crm_error_codes_total",
+    "CRM errors by endpoint and GeoReport error code (or HTTP status)",
+    ["endpoint", "code"],
+)
+CRM_BAD_RECORDS = Counter(
+    "kanal_crm_bad_records_total", "Records from the CRM that did not parse, skipped", ["endpoint"]
+)
+RELAY_SKIPPED = Counter(
+    "kanal_relay_skipped_total", "Status updates skipped by the relay", ["reason"]
+)
+TOKENS_WAITING = Gauge(
+    "kanal_crm_tokens_waiting", "Reports the CRM queued (a token) that have no id yet"
+)
 RELAYED = Counter("kanal_updates_relayed_total", "Status updates relayed to citizens")
 OUTBOX_SENT = Counter("kanal_outbox_sent_total", "Outbox messages a platform accepted", ["channel"])
 OUTBOX_RETRIES = Counter(
@@ -19,6 +33,8 @@ OUTBOX_DEAD = Counter(
 UNREACHABLE_SKIPPED = Counter(
     "kanal_updates_unreachable_total", "Status updates not sent: the recipient is unreachable"
 )
+PART_FAILING = Gauge("kanal_part_failing", "1 while a loop keeps failing", ["part"])
+PART_FAILURES = Counter("kanal_part_failures_total", "Failures of a loop, retried", ["part"])
 TASK_CRASHES = Counter("kanal_task_crashes_total", "Supervised task crashes", ["task"])
 ENGINE_SECONDS = Histogram(
     "kanal_engine_seconds",
@@ -27,15 +43,21 @@ ENGINE_SECONDS = Histogram(
 )
 
 __all__ = [
+    "CRM_BAD_RECORDS",
     "CRM_ERRORS",
+    "CRM_ERROR_CODES",
     "ENGINE_SECONDS",
     "FILED",
     "INBOUND",
     "OUTBOX_DEAD",
     "OUTBOX_RETRIES",
     "OUTBOX_SENT",
+    "PART_FAILING",
+    "PART_FAILURES",
     "RELAYED",
+    "RELAY_SKIPPED",
     "REPORTS",
     "TASK_CRASHES",
+    "TOKENS_WAITING",
     "UNREACHABLE_SKIPPED",
 ]

@@ -47,6 +47,13 @@ NOTICES: MappingProxyType[str, str] = MappingProxyType(
         "lookup_unknown": (
             "Laporan dengan nomor {tracking_id} tidak ditemukan. Periksa lagi nomornya."
         ),
+        "lookup_pending": (
+            "Laporan Anda sedang diteruskan ke CRM; nomor laporannya akan kami kirim di sini "
+            "begitu tercatat."
+        ),
+        "lookup_none": (
+            "Kami belum menemukan laporan Anda. Ketik nomor laporannya, misalnya: cek 2400001"
+        ),
         "lookup_unavailable": (
             "Maaf, status laporan belum bisa dicek saat ini. Coba lagi beberapa saat lagi."
         ),

@@ -64,6 +64,10 @@ class CrmSettings(BaseSettings):
     timeout_s: float = 10.0
     poll_interval_s: float = 30.0
     webhook_secret: SecretStr = SecretStr("")
+    # YAML/JSON file: category code -> the CRM's service code, plus `fallback`. Empty: identity.
+    service_map: str = ""
+    # How often a report the CRM queued (answered with a token) is asked for its id.
+    token_poll_s: float = 5.0
 
 
 class RasaSettings(BaseSettings):

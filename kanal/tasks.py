@@ -58,6 +58,42 @@ async def supervise(
             await asyncio.sleep(delay)
 
 
+class FailureStreak:
+    """Consecutive failures of one loop (the relay's poll, a token poll): how long to wait
+    next, growing exponentially up to a cap, and a log line on the first failure, then only
+    at the 2nd, 4th, 8th… so a CRM that is down for a day writes a dozen lines, not thousands;
+    one line again when it recovers. ``kanal_part_failing{part}`` is 1 while it fails."""
+
+    def __init__(self, part: str, *, base_s: float = 1.0, cap_s: float = 300.0) -> None:
+        self.part = part
+        self.base_s = base_s
+        self.cap_s = cap_s
+        self.failures = 0
+
+    def failed(self, exc: BaseException) -> float:
+        self.failures += 1
+        metrics.PART_FAILING.labels(self.part).set(1)
+        metrics.PART_FAILURES.labels(self.part).inc()
+        delay = backoff(self.failures, base_s=self.base_s / 2, cap_s=self.cap_s)
+        n = self.failures
+        if n & (n - 1) == 0:  # 1, 2, 4, 8, ...
+            log.warning(
+                "part_failing",
+                part=self.part,
+                error=type(exc).__name__,
+                status=getattr(exc, "status", None),
+                failures=n,
+                retry_in_s=round(delay, 1),
+            )
+        return delay
+
+    def ok(self) -> None:
+        if self.failures:
+            log.info("part_recovered", part=self.part, failures=self.failures)
+            metrics.PART_FAILING.labels(self.part).set(0)
+        self.failures = 0
+
+
 async def stop_tasks(tasks: list[asyncio.Task[None]], patience_s: float = 0.5) -> None:
     """Cancel tasks and wait for them. A library may swallow one cancellation (httpx/anyio
     cancel scopes can, mid-request), so cancel again until each task has really ended."""
@@ -72,4 +108,4 @@ async def stop_tasks(tasks: list[asyncio.Task[None]], patience_s: float = 0.5) -
             task.result()
 
 
-__all__ = ["HEALTHY_AFTER_S", "stop_tasks", "supervise"]
+__all__ = ["HEALTHY_AFTER_S", "FailureStreak", "stop_tasks", "supervise"]

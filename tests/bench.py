@@ -148,7 +148,7 @@ async def bridge_figures(redis_url: str, n: int = 300) -> dict[str, float]:
         submitter = Submitter(redis, client, vault, consumer="bench")
         t0 = time.perf_counter()
         task = asyncio.create_task(submitter.run())
-        while not await redis.exists(ledger_key(ids[-1])):
+        while not await redis.hexists(ledger_key(ids[-1]), "service_request_id"):
             await asyncio.sleep(0.01)
         submit_s = time.perf_counter() - t0
         await stop_tasks([task])

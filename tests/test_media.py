@@ -685,8 +685,12 @@ async def sandbox(tmp_path: Path) -> AsyncIterator[SandboxServer]:
 async def test_photo_bytes_reach_the_crm_and_are_served_back(sandbox: SandboxServer) -> None:
     photo = clean_image(camera_jpeg()).data
     async with Open311Client(sandbox.url, timeout=5) as crm, httpx.AsyncClient(timeout=5) as http:
-        request_id = await crm.create_request(REPORT, idempotency_key="k-photo", media=photo)
-        again = await crm.create_request(REPORT, idempotency_key="k-photo", media=photo)
+        request_id = (
+            await crm.create_request(REPORT, idempotency_key="k-photo", media=photo)
+        ).service_request_id
+        again = (
+            await crm.create_request(REPORT, idempotency_key="k-photo", media=photo)
+        ).service_request_id
         assert again == request_id
         found = await crm.get_request(request_id)
         assert found is not None and found.media_url is not None
@@ -695,7 +699,7 @@ async def test_photo_bytes_reach_the_crm_and_are_served_back(sandbox: SandboxSer
         assert served.status_code == 200 and served.headers["content-type"] == "image/jpeg"
         assert served.content == photo
         assert_no_metadata(served.content)
-        plain = await crm.create_request(REPORT, idempotency_key="k-plain")
+        plain = (await crm.create_request(REPORT, idempotency_key="k-plain")).service_request_id
         without = await crm.get_request(plain)
         assert plain != request_id and without is not None and without.media_url is None
         assert (await http.get(f"{sandbox.url}/media/request-{plain}.jpg")).status_code == 404
@@ -751,7 +755,9 @@ async def test_multipart_carries_api_key_and_jurisdiction(tmp_path: Path) -> Non
         async with Open311Client(
             crm_server.url, api_key="kunci", jurisdiction_id="jakarta.go.id", timeout=5
         ) as crm:
-            request_id = await crm.create_request(REPORT, idempotency_key="k-sec", media=photo)
+            request_id = (
+                await crm.create_request(REPORT, idempotency_key="k-sec", media=photo)
+            ).service_request_id
         async with Open311Client(crm_server.url, jurisdiction_id="jakarta.go.id") as anonymous:
             with pytest.raises(PermanentPeerError) as refused:
                 await anonymous.create_request(REPORT, idempotency_key="k-anon", media=photo)

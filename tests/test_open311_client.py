@@ -88,7 +88,7 @@ def captured_logs() -> Iterator[list[MutableMapping[str, Any]]]:
 
 
 async def test_create_returns_the_tracking_number(crm: Open311Client, store: SandboxStore) -> None:
-    request_id = await crm.create_request(REPORT, idempotency_key="c-1")
+    request_id = (await crm.create_request(REPORT, idempotency_key="c-1")).service_request_id
     assert request_id == "2400001"
     found = await crm.get_request(request_id)
     assert found is not None
@@ -105,11 +105,11 @@ async def test_create_returns_the_tracking_number(crm: Open311Client, store: San
 
 
 async def test_same_key_files_once(crm: Open311Client, store: SandboxStore) -> None:
-    first = await crm.create_request(REPORT, idempotency_key="c-42")
-    again = await crm.create_request(REPORT, idempotency_key="c-42")
+    first = (await crm.create_request(REPORT, idempotency_key="c-42")).service_request_id
+    again = (await crm.create_request(REPORT, idempotency_key="c-42")).service_request_id
     assert first == again
     assert len(store.list_requests()) == 1
-    assert await crm.create_request(REPORT, idempotency_key="c-43") != first
+    assert (await crm.create_request(REPORT, idempotency_key="c-43")).service_request_id != first
 
 
 async def test_services(crm: Open311Client) -> None:
@@ -209,12 +209,12 @@ async def test_in_flight_duplicate_is_temporary(
 
 async def test_updates_parse(crm: Open311Client, http: httpx.AsyncClient) -> None:
     since = datetime.now(UTC) - timedelta(seconds=1)
-    request_id = await crm.create_request(REPORT, idempotency_key="c-1")
+    request_id = (await crm.create_request(REPORT, idempotency_key="c-1")).service_request_id
     assert (await officer(http, request_id, status="in_progress")).status_code == 201
     proof = "https://crm.example/bukti/9.jpg"
     response = await officer(http, request_id, status="resolved", note="Sudah", media_url=proof)
     assert response.status_code == 201
-    updates = await crm.updates(since)
+    updates = (await crm.updates(since))[0]
     assert [u.external_status_code for u in updates] == ["in_progress", "resolved"]
     assert {u.service_request_id for u in updates} == {request_id}
     assert [u.status for u in updates] == ["open", "closed"]
@@ -222,12 +222,12 @@ async def test_updates_parse(crm: Open311Client, http: httpx.AsyncClient) -> Non
     assert int(updates[0].update_id) < int(updates[1].update_id)
     assert updates[0].updated_datetime <= updates[1].updated_datetime
     assert updates[1].updated_datetime.tzinfo is not None
-    assert await crm.updates(updates[1].updated_datetime + timedelta(seconds=1)) == []
-    assert len(await crm.updates(since, end_date=updates[0].updated_datetime)) == 1
+    assert (await crm.updates(updates[1].updated_datetime + timedelta(seconds=1)))[0] == []
+    assert len((await crm.updates(since, end_date=updates[0].updated_datetime))[0]) == 1
 
 
 async def test_rating(crm: Open311Client, store: SandboxStore) -> None:
-    request_id = await crm.create_request(REPORT, idempotency_key="c-1")
+    request_id = (await crm.create_request(REPORT, idempotency_key="c-1")).service_request_id
     await crm.post_rating(request_id, 5)
     assert store.get_request(int(request_id)).rating == 5  # type: ignore[union-attr]
     with pytest.raises(ValueError, match="between 1 and 5"):
@@ -277,7 +277,7 @@ def test_new_request_cannot_carry_personal_data() -> None:
 
 async def test_logs_carry_no_content(crm: Open311Client, http: httpx.AsyncClient) -> None:
     with captured_logs() as events:
-        request_id = await crm.create_request(REPORT, idempotency_key="c-1")
+        request_id = (await crm.create_request(REPORT, idempotency_key="c-1")).service_request_id
         await crm.get_request(request_id)
         await officer(http, request_id, status="forwarded")
         await crm.updates(datetime.now(UTC) - timedelta(minutes=1))

@@ -107,7 +107,7 @@ async def test_a_parked_report_is_listed_without_details_and_filed_once_on_repla
     async with SandboxServer(tmp_path / "crm.sqlite3") as crm, Open311Client(crm.url) as client:
         task = asyncio.create_task(Submitter(redis, client, vault, consumer="second").run())
         try:
-            await until(lambda: redis.exists(ledger_key(c.complaint_id)))
+            await until(lambda: redis.hexists(ledger_key(c.complaint_id), "service_request_id"))
         finally:
             await stop_tasks([task])
         assert len(crm.store.list_requests()) == 1

@@ -75,16 +75,16 @@ async def test_outage_then_recovery_files_everything_once_in_order(
                 await asyncio.sleep(2.0)  # the outage: every attempt refused, nothing lost
                 assert flaky.refused >= 5
                 assert not crm.store.list_requests()
-                assert not await redis.exists(ledger_key(ids[0]))
+                assert not await redis.hexists(ledger_key(ids[0]), "service_request_id")
                 flaky.down = False
                 async with asyncio.timeout(30):
-                    while not await redis.exists(ledger_key(ids[-1])):
+                    while not await redis.hexists(ledger_key(ids[-1]), "service_request_id"):
                         await asyncio.sleep(0.05)
             finally:
                 await stop_tasks([task])
     requests = sorted(crm.store.list_requests(), key=lambda r: r.id)
     assert len(requests) == 25
-    numbers = [r.description for r in requests]
+    numbers = [(r.description or "").split("\n\n[Ref Kanal:")[0] for r in requests]
     assert numbers == [f"sampah menumpuk nomor {i}" for i in range(25)], "filed in order"
     assert len(await tracking_messages(redis)) == 25
     assert await redis.xlen(PARKED) == 0
@@ -102,7 +102,7 @@ async def test_crm_unreachable_then_back_on_the_same_port(redis: Redis, tmp_path
             await asyncio.sleep(1.0)  # connection refused all along
             async with SandboxServer(tmp_path / "crm.sqlite3", port=port) as crm:
                 async with asyncio.timeout(30):
-                    while not await redis.exists(ledger_key(ids[-1])):
+                    while not await redis.hexists(ledger_key(ids[-1]), "service_request_id"):
                         await asyncio.sleep(0.05)
                 assert len(crm.store.list_requests()) == 5
         finally:

@@ -406,6 +406,23 @@ class _Turn:
 
     def status(self, arg: str) -> None:
         m = _TRACKING.search(arg or self.text)
+        if not m and self.state.reports:
+            # No number, but this citizen has reports: the bridge says where each one is (a
+            # report the CRM has not given a number yet is "sedang diteruskan").
+            self.seal_contact()
+            self.turn.emit(
+                streams.LOOKUPS,
+                {
+                    "conv": self.turn.conv,
+                    "channel": self.inbound.channel,
+                    "tracking_id": "",
+                    "complaints": ",".join(self.state.reports[-3:]),
+                },
+            )
+            self.say(p.say("status_checking_mine"), follow_up=1)
+            if self.state.draft.description:
+                self.ask()
+            return
         if not m:
             self.say(p.say("status_ask_number"), self.state.expects, tuple(self.state.choices))
             return

@@ -135,6 +135,7 @@ MESSAGES: MappingProxyType[str, str] = MappingProxyType(
             "hapus. Silakan mulai lagi."
         ),
         "status_checking": "Sebentar, kami cek status laporan {tracking_id}...",
+        "status_checking_mine": "Sebentar, kami cek laporan Anda...",
         "status_ask_number": "Ketik nomor laporan Anda, misalnya: cek 2400001",
         "thanks": "Sama-sama! Ketik apa saja jika ingin membuat laporan baru.",
         "off_topic": (

@@ -16,6 +16,8 @@ from __future__ import annotations
 import contextlib
 import hmac
 import json
+import secrets
+import time
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
@@ -51,6 +53,7 @@ from bridge.sandbox.forms import (
     update_json,
 )
 from bridge.sandbox.models import OFFICER_STATUSES, IdempotencyKeyReused, OpenStatus, UnknownRequest
+from bridge.sandbox.modes import DEFAULT, SandboxMode
 from bridge.sandbox.push import WebhookPusher
 from bridge.sandbox.store import SandboxStore
 
@@ -76,12 +79,16 @@ class _Sandbox:
         api_key: str | None,
         jurisdiction: str | None,
         pusher: WebhookPusher | None,
+        mode: SandboxMode = DEFAULT,
     ) -> None:
         self.store = store
         self.api_key = api_key
         self.jurisdiction = jurisdiction
         self.pusher = pusher
+        self.mode = mode
         self.in_flight: set[str] = set()
+        # token -> (request id, when the id becomes visible), in tokens mode
+        self.queued: dict[str, tuple[int, float]] = {}
 
     def _authorise(self, key: str | None) -> None:
         if self.api_key and not hmac.compare_digest((key or "").encode(), self.api_key.encode()):
@@ -102,7 +109,16 @@ class _Sandbox:
     async def services(self, request: Request) -> Response:
         json_only(request)
         self._jurisdiction(request.query_params.get("jurisdiction_id"))
-        return JSONResponse([service_json(category) for category in CATEGORIES])
+        codes = self.mode.service_codes
+        if codes is None:
+            return JSONResponse([service_json(category) for category in CATEGORIES])
+        return JSONResponse(
+            [
+                {**service_json(category), "service_code": codes[category.code]}
+                for category in CATEGORIES
+                if category.code in codes
+            ]
+        )
 
     async def service_definition(self, request: Request) -> Response:
         json_only(request)
@@ -141,6 +157,8 @@ class _Sandbox:
 
     async def _create(self, request: Request) -> Response:
         key = request.headers.get("idempotency-key")
+        if not self.mode.honour_idempotency_key:
+            key = None  # as most real servers: the header means nothing here
         if key is not None and not 0 < len(key) <= 255:
             raise Open311Failure(400, "Idempotency-Key must be 1 to 255 characters")
         if key is not None and key in self.in_flight:
@@ -154,7 +172,7 @@ class _Sandbox:
             fields = dict(items)
             self._authorise(fields.get("api_key"))
             self._jurisdiction(fields.get("jurisdiction_id"))
-            new = new_request(items)
+            new = new_request(items, lambda code: self.mode.kanal_category(code) in BY_CODE)
             fingerprint = payload_hash(items if media is None else [*items, media_hash(media)])
             photo, template = None, None
             if media is not None:
@@ -171,6 +189,12 @@ class _Sandbox:
         finally:
             if key is not None:
                 self.in_flight.discard(key)
+        headers = {"Idempotent-Replayed": "true"} if replayed else None
+        if self.mode.tokens:
+            token = secrets.token_hex(12)
+            self.queued[token] = (stored.id, time.monotonic() + self.mode.token_delay_s)
+            body: list[dict[str, object]] = [{"token": token, "service_notice": SERVICE_NOTICE}]
+            return JSONResponse(body, status_code=201, headers=headers)
         body = [
             {
                 "service_request_id": str(stored.id),
@@ -178,7 +202,6 @@ class _Sandbox:
                 "account_id": None,
             }
         ]
-        headers = {"Idempotent-Replayed": "true"} if replayed else None
         return JSONResponse(body, status_code=201, headers=headers)
 
     async def request_detail(self, request: Request) -> Response:
@@ -195,7 +218,10 @@ class _Sandbox:
         self._jurisdiction(params.get("jurisdiction_id"))
         start, end = date_param(params, "start_date"), date_param(params, "end_date")
         found = await run_in_threadpool(self.store.list_updates, start, end)
-        return JSONResponse([update_json(update) for update in found])
+        if self.mode.max_updates is not None:
+            found = found[: self.mode.max_updates]  # a paged feed: the rest on a later call
+        string_ids = self.mode.string_update_ids
+        return JSONResponse([update_json(u, string_ids=string_ids) for u in found])
 
     async def rating(self, request: Request) -> Response:
         json_only(request)
@@ -241,7 +267,9 @@ class _Sandbox:
             raise Open311Failure(404, "Service request not found") from None
         if self.pusher is not None:
             self.pusher.wake()
-        return JSONResponse(update_json(update), status_code=201)
+        return JSONResponse(
+            update_json(update, string_ids=self.mode.string_update_ids), status_code=201
+        )
 
     async def media(self, request: Request) -> Response:
         name = str(request.path_params["name"])
@@ -260,7 +288,14 @@ class _Sandbox:
 
     async def tokens(self, request: Request) -> Response:
         json_only(request)
-        raise Open311Failure(404, "Unknown token: every service here is realtime")
+        self._jurisdiction(request.query_params.get("jurisdiction_id"))
+        token = str(request.path_params["token"])
+        if token not in self.queued:
+            raise Open311Failure(404, "Unknown token")
+        request_id, ready_at = self.queued[token]
+        if time.monotonic() < ready_at:
+            return JSONResponse([{"token": token}])  # queued: no id yet
+        return JSONResponse([{"token": token, "service_request_id": str(request_id)}])
 
 
 def create_app(
@@ -270,6 +305,7 @@ def create_app(
     jurisdiction_id: str | None = None,
     webhook_url: str | None = None,
     webhook_secret: str | None = None,
+    mode: SandboxMode = DEFAULT,
 ) -> Starlette:
     """The sandbox CRM as an ASGI app; ``api_key``/``jurisdiction_id`` are enforced when set.
 
@@ -281,8 +317,10 @@ def create_app(
     if webhook_url:
         if not webhook_secret:
             raise ValueError("a webhook URL needs a webhook secret to sign the pushes")
-        pusher = WebhookPusher(store, webhook_url, webhook_secret)
-    sandbox = _Sandbox(store, api_key, jurisdiction_id, pusher)
+        pusher = WebhookPusher(
+            store, webhook_url, webhook_secret, string_ids=mode.string_update_ids
+        )
+    sandbox = _Sandbox(store, api_key, jurisdiction_id, pusher, mode)
     routes = [
         Route("/healthz", sandbox.healthz),
         Route("/sandbox/stats.json", sandbox.stats),

@@ -16,6 +16,7 @@ import typer
 
 from bridge.sandbox.catalog import DEFAULT_NOTES
 from bridge.sandbox.models import OFFICER_STATUSES, ExternalStatus, format_ts
+from bridge.sandbox.modes import CITY_CODES, SandboxMode
 from bridge.sandbox.server import SandboxServer
 from bridge.sandbox.store import SandboxStore
 from kanal.errors import NotAnImage
@@ -40,6 +41,7 @@ async def _serve(
     jurisdiction: str | None,
     webhook_url: str | None,
     webhook_secret: str | None,
+    mode: SandboxMode,
 ) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -54,6 +56,7 @@ async def _serve(
             jurisdiction_id=jurisdiction,
             webhook_url=webhook_url,
             webhook_secret=webhook_secret,
+            mode=mode,
         ) as server:
             typer.echo(f"CRM sandbox serving Open311 at {server.url} (database {db})")
             if webhook_url:
@@ -99,6 +102,25 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    string_update_ids: Annotated[
+        bool, typer.Option(help='Update ids as strings ("61553370-1"), as some CRMs send.')
+    ] = False,
+    tokens: Annotated[
+        bool,
+        typer.Option(help="Answer POST requests.json with a token; the id comes later."),
+    ] = False,
+    token_delay: Annotated[
+        float, typer.Option(help="Seconds until a token's request has its id.")
+    ] = 2.0,
+    city_codes: Annotated[
+        bool, typer.Option(help="Another city's service codes (PJU-04, …), not Kanal's.")
+    ] = False,
+    ignore_idempotency_key: Annotated[
+        bool, typer.Option(help="Ignore the Idempotency-Key header, as most servers do.")
+    ] = False,
+    max_updates: Annotated[
+        int | None, typer.Option(help="Cut servicerequestupdates.json at this many items.")
+    ] = None,
 ) -> None:
     """Serve the sandbox CRM in the foreground until SIGINT/SIGTERM (no subcommand)."""
     if ctx.invoked_subcommand is not None:
@@ -107,9 +129,26 @@ def serve(
         raise typer.BadParameter("a webhook needs a secret", param_hint="--webhook-secret")
     if webhook_url and not webhook_url.startswith(("http://", "https://")):
         raise typer.BadParameter("use an http(s) URL", param_hint="--webhook-url")
+    mode = SandboxMode(
+        string_update_ids=string_update_ids,
+        tokens=tokens,
+        token_delay_s=token_delay,
+        service_codes=CITY_CODES if city_codes else None,
+        honour_idempotency_key=not ignore_idempotency_key,
+        max_updates=max_updates,
+    )
     try:
         asyncio.run(
-            _serve(db, host, port, api_key, jurisdiction_id, webhook_url or None, webhook_secret)
+            _serve(
+                db,
+                host,
+                port,
+                api_key,
+                jurisdiction_id,
+                webhook_url or None,
+                webhook_secret,
+                mode,
+            )
         )
     except OSError as exc:
         typer.echo(f"Cannot listen on {host}:{port}: {exc.strerror or exc}", err=True)

@@ -7,7 +7,7 @@ import io
 import json
 import math
 import re
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -64,10 +64,11 @@ def request_json(item: StoredRequest) -> dict[str, Any]:
     }
 
 
-def update_json(update: StoredUpdate) -> dict[str, Any]:
-    """A FixMyStreet-style ``servicerequestupdates`` entry."""
+def update_json(update: StoredUpdate, *, string_ids: bool = False) -> dict[str, Any]:
+    """A FixMyStreet-style ``servicerequestupdates`` entry (``string_ids``: ``"61-3"``)."""
+    update_id = f"{update.request_id}-{update.update_id}" if string_ids else str(update.update_id)
     return {
-        "update_id": str(update.update_id),
+        "update_id": update_id,
         "service_request_id": str(update.request_id),
         "status": update.status,
         "description": update.description,
@@ -127,7 +128,9 @@ def request_id_param(request: Request) -> int:
     return int(raw)
 
 
-def new_request(items: list[tuple[str, str]]) -> NewRequest:
+def new_request(
+    items: list[tuple[str, str]], known: Callable[[str], bool] = BY_CODE.__contains__
+) -> NewRequest:
     """Validate a submitted form; ``attribute[k]=v`` pairs become attributes."""
     fields: dict[str, str] = {}
     attributes: dict[str, str] = {}
@@ -142,7 +145,7 @@ def new_request(items: list[tuple[str, str]]) -> NewRequest:
     code = fields.get("service_code", "").strip()
     if not code:
         raise Open311Failure(400, "service_code is required")
-    if code not in BY_CODE:
+    if not known(code):
         raise Open311Failure(400, "service_code is not a known service, see /services.json")
     lat = coordinate(fields.get("lat"), "lat", 90)
     long = coordinate(fields.get("long"), "long", 180)

@@ -49,7 +49,9 @@ class WebhookPusher:
         base_delay_s: float = 0.5,
         max_age: timedelta = timedelta(days=1),
         timeout_s: float = 5.0,
+        string_ids: bool = False,
     ) -> None:
+        self.string_ids = string_ids
         if not secret:
             raise ValueError("webhook pushes need a secret to sign them with")
         self.store = store
@@ -133,7 +135,9 @@ class WebhookPusher:
                 return delay
 
     async def _push(self, client: httpx.AsyncClient, update: StoredUpdate) -> tuple[Outcome, str]:
-        body = json.dumps(update_json(update), ensure_ascii=False).encode()
+        body = json.dumps(
+            update_json(update, string_ids=self.string_ids), ensure_ascii=False
+        ).encode()
         headers = {
             "Content-Type": "application/json",
             HEADER: sign(self._secret, body, self.clock()),

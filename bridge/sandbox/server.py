@@ -14,6 +14,7 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from bridge.sandbox.app import create_app
+from bridge.sandbox.modes import DEFAULT, SandboxMode
 from bridge.sandbox.push import WebhookPusher
 from bridge.sandbox.store import SandboxStore
 
@@ -116,6 +117,7 @@ class SandboxServer(AppServer):
         jurisdiction_id: str | None = None,
         webhook_url: str | None = None,
         webhook_secret: str | None = None,
+        mode: SandboxMode = DEFAULT,
     ) -> None:
         self.store = store if isinstance(store, SandboxStore) else SandboxStore(store)
         app = create_app(
@@ -124,6 +126,7 @@ class SandboxServer(AppServer):
             jurisdiction_id=jurisdiction_id,
             webhook_url=webhook_url,
             webhook_secret=webhook_secret,
+            mode=mode,
         )
         self.pusher: WebhookPusher | None = app.state.pusher
         super().__init__(app, host=host, port=port)

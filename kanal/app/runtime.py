@@ -21,18 +21,20 @@ from bots.core.gazetteer import Gazetteer
 from bots.core.sessions import SessionStore
 from bridge.open311 import Open311Client
 from bridge.sandbox import SandboxServer, SandboxStore
+from bridge.services import ServiceMap
 from bridge.signing import parse_secrets
 from bridge.status import StatusService
 from bridge.submitter import MediaLinks, Submitter
 from bridge.vault import Vault
 from bridge.webhook import local_webhook_url, webhook_route
+from kanal.errors import PeerError
 from kanal.keys import Keyring
 from kanal.logging import get_logger
 from kanal.medialinks import media_route
 from kanal.mediastore import media_store_from_settings
 from kanal.redis import EmbeddedRedis, Redis, connect
 from kanal.settings import Settings
-from kanal.tasks import stop_tasks, supervise
+from kanal.tasks import FailureStreak, stop_tasks, supervise
 from nlu.fallback import FallbackNlu
 from nlu.managed import open_nlu
 from nlu.types import Nlu
@@ -44,6 +46,22 @@ async def purge_every(vault: Vault, interval_s: float) -> None:
     while True:
         await vault.purge()
         await asyncio.sleep(interval_s)
+
+
+async def learn_services(crm: Open311Client | None, services: ServiceMap) -> None:
+    """Read the CRM's service list at start (and daily), retrying while the CRM is down."""
+    assert crm is not None
+    streak = FailureStreak("services", base_s=2.0, cap_s=300.0)
+    while True:
+        try:
+            offered = await crm.services()
+        except PeerError as exc:
+            await asyncio.sleep(streak.failed(exc))
+            continue
+        streak.ok()
+        services.learn(s.service_code for s in offered)
+        log.info("crm_services", offered=len(offered), missing=",".join(services.missing()))
+        await asyncio.sleep(24 * 3600)
 
 
 class Runtime:
@@ -163,7 +181,17 @@ class Runtime:
             public_url=s.kanal.public_url.rstrip("/"),
             ttl_s=int(s.kanal.media_url_ttl_hours * 3600),
         )
-        submitter = Submitter(self.redis, self.crm, vault, media=media, consumer=self.consumer)
+        services = ServiceMap.from_file(s.crm.service_map or None)
+        self.services = services
+        submitter = Submitter(
+            self.redis,
+            self.crm,
+            vault,
+            media=media,
+            services=services,
+            consumer=self.consumer,
+            token_poll_s=s.crm.token_poll_s,
+        )
         self._routes.append(media_route(self.media, self.keyring))
         status = StatusService(
             self.redis,
@@ -172,7 +200,9 @@ class Runtime:
             consumer=self.consumer,
             poll_interval_s=s.crm.poll_interval_s,
         )
+        self.spawn("services", lambda: learn_services(self.crm, services))
         self.spawn("submitter", submitter.run)
+        self.spawn("tokens", submitter.run_tokens)
         self.spawn("lookups", status.run_lookups)
         self.spawn("relay", status.run_relay)
         self._routes.append(webhook_route(status, webhook_secrets))
