@@ -6,8 +6,12 @@ import asyncio
 import io
 import json
 
+import pytest
+
 from bots.core.engine import Engine
+from bots.core.gazetteer import street_detail
 from bots.core.sessions import SessionStore, Step
+from bridge.submitter import to_open311
 from kanal import streams
 from kanal.categories import CATEGORIES
 from kanal.messages import Complaint, Expects, Outbound
@@ -351,3 +355,61 @@ async def test_a_point_sent_at_the_category_menu_is_kept(citizen: Citizen, redis
     assert last(r).expects == Expects.CONFIRM
     r = await citizen.say("lanjut")
     assert "diterima" in last(r).text
+
+
+async def test_the_street_detail_of_the_story_reaches_the_crm(
+    citizen: Citizen, redis: Redis
+) -> None:
+    """ "gang kelinci RT 4 RW 2 kelurahan Pasar Baru" must not reach the officer as only the
+    kelurahan and kecamatan."""
+    await citizen.say("halo")
+    r = await citizen.say("sampah numpuk di gang kelinci RT 4 RW 2 kelurahan Pasar Baru, bau")
+    if r[-1].expects == Expects.CATEGORY:
+        r = await citizen.say("ya")
+    assert r[-1].expects == Expects.LOCATION
+    r = await citizen.say("Pakai kelurahan/kecamatan di laporan")
+    assert "gang kelinci RT 4 RW 2" in r[-1].text
+    await citizen.say("lewati")
+    await citizen.say("kirim")
+    [(_, fields)] = await redis.xrange(streams.COMPLAINTS)
+    c = Complaint.model_validate_json(fields["complaint"])
+    form = to_open311(c).form()
+    assert form["address_string"].startswith("gang kelinci RT 4 RW 2, Kel. Pasar Baru")
+    assert "Sawah Besar" in form["address_string"]
+
+
+async def test_a_shared_point_keeps_the_landmark_of_the_story(
+    citizen: Citizen, redis: Redis
+) -> None:
+    r = await citizen.say("lampu jalan mati di Jl. Haji Nawi No. 12 depan masjid Al-Ikhlas")
+    if r[-1].expects == Expects.CATEGORY:
+        await citizen.say("ya")
+    await citizen.share(-6.2446, 106.8006)
+    await citizen.say("lewati")
+    await citizen.say("kirim")
+    [(_, fields)] = await redis.xrange(streams.COMPLAINTS)
+    form = to_open311(Complaint.model_validate_json(fields["complaint"])).form()
+    assert form["lat"] == "-6.2446"
+    assert form["address_string"].startswith("Jl. Haji Nawi No. 12 depan masjid Al-Ikhlas")
+
+
+@pytest.mark.parametrize(
+    ("story", "want"),
+    [
+        ("sampah numpuk di gang kelinci RT 4 RW 2 kelurahan Pasar Baru", "gang kelinci RT 4 RW 2"),
+        (
+            "got mampet di Gg. Sawo 3 rt 05/rw 02 kel. Cipete Utara udah seminggu",
+            "Gg. Sawo 3 rt 05/rw 02",
+        ),
+        ("Komplek Griya Asri blok C2 no 14 saluran tersumbat", "Komplek Griya Asri blok C2 no 14"),
+        (
+            "pohon tumbang di jalan Kemang Raya dekat halte busway",
+            "jalan Kemang Raya dekat halte busway",
+        ),
+        ("lampu jalan mati", None),  # "jalan" here is no street
+        ("jalan rusak parah berlubang", None),
+        ("sampah menumpuk", None),
+    ],
+)
+def test_street_detail(story: str, want: str | None) -> None:
+    assert street_detail(story) == want

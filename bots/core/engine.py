@@ -20,7 +20,7 @@ from cryptography.fernet import InvalidToken
 
 from bots.core import prompts as p
 from bots.core.context import EngineConfig
-from bots.core.gazetteer import Gazetteer
+from bots.core.gazetteer import Gazetteer, street_detail
 from bots.core.sessions import DELIVERED, SessionStore, State, Step, Turn
 from bots.core.steps import STEP_HANDLERS
 from kanal import metrics, streams
@@ -504,6 +504,8 @@ class _Turn:
         area = self.e.gazetteer.locate(loc.lat, loc.lon)
         if area:
             d.kelurahan, d.kecamatan, d.kota = area.kelurahan, area.kecamatan, area.kota
+        if not d.address:  # the point, and where exactly at it the story says (RT/RW, gang)
+            d.address = street_detail(d.description or "")
         return False
 
     async def take_photos(self) -> bool:

@@ -140,10 +140,46 @@ class Gazetteer:
         return None
 
 
+# Street-level detail an officer needs to find the place: a named street or alley, RT/RW, a house
+# number, a block, a landmark ("depan masjid …"). "jalan"/"gang" alone are common words ("lampu
+# jalan"), so they count only after a preposition ("di gang …"); "Jl."/"Gg." always count.
+_STOP = (
+    r"(?=\s*(?:[,.;:!?()\n]|$|\b(?:kel|kelurahan|kec|kecamatan|kota|rt|rw|no|nomor|blok|"
+    r"depan|dekat|samping|belakang|seberang|sebelah|udah|sudah|sejak|dari|bau|tolong|mohon|"
+    r"yang|dan|tapi|sampai|sampe|karena|krn)\b))"
+)
+_NAMED = r"[^,.;:!?()\n]{2,50}?"
+_DETAIL = re.compile(
+    # a street, alley or estate: "Jl. Haji Nawi", "di gang kelinci", "Komplek Griya Asri"
+    r"(?:\b(?:jl|jln|gg)\.?\s+|(?:(?<=\bdi\s)|(?<=\bke\s)|(?<=\bsepanjang\s))(?:jalan|gang)\s+"
+    r"|\b(?:komplek|kompleks|perumahan|perum|blok)\.?\s+)"
+    + _NAMED
+    + _STOP
+    # RT/RW and a house number: "RT 4 RW 2", "rt 05/rw 02", "No. 12"
+    + r"|\brt\.?\s*0*\d{1,3}(?:\s*/\s*|\s+)(?:rw\.?\s*)?0*\d{1,3}\b|\br[tw]\.?\s*0*\d{1,3}\b"
+    r"|\bno\.?\s*\d+[a-z]?\b"
+    # a landmark: "depan masjid Al-Ikhlas"
+    r"|\b(?:depan|dekat|samping|belakang|seberang|sebelah)\s+[^,.;:!?()\n]{3,40}?" + _STOP,
+    re.I,
+)
+
+
+def street_detail(text: str, *, limit: int = 160) -> str | None:
+    """The street-level detail a story gives (gang, jalan, RT/RW, number, landmark), or None:
+    "sampah di gang kelinci RT 4 RW 2 kelurahan Pasar Baru" -> "gang kelinci RT 4 RW 2"."""
+    found: list[str] = []
+    for m in _DETAIL.finditer(text):
+        part = " ".join(m.group(0).split())
+        if part and all(part.lower() not in f.lower() for f in found):
+            found.append(part)
+    joined = " ".join(found)
+    return joined[:limit] or None
+
+
 @lru_cache(maxsize=1)
 def _builtin_outline() -> BaseGeometry:
     raw = resources.files("bots.core").joinpath("data/dki_outline.json").read_text("utf-8")
     return shape(json.loads(raw)["geometry"])
 
 
-__all__ = ["Area", "Gazetteer"]
+__all__ = ["Area", "Gazetteer", "street_detail"]

@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 
 from bots.core import prompts as p
 from bots.core.context import TurnContext as _Turn
+from bots.core.gazetteer import street_detail
 from bots.core.sessions import Draft, Step
 from kanal.categories import CATEGORIES, CODES, label
 from kanal.messages import Expects
@@ -252,8 +253,11 @@ async def location(t: _Turn) -> None:
         and d.lat is None
         and (t.choice() == p.CHOICE_STORY_PLACE or (not d.photo_gps and _is_yes(t, None)))
     ):
-        # The story named the kelurahan/kecamatan and the citizen takes it as the location.
-        parts = [f"Kel. {d.kelurahan}"] if d.kelurahan else []
+        # The story named the kelurahan/kecamatan and the citizen takes it as the location,
+        # with the street-level detail it gave (gang, RT/RW, a landmark) for the officer.
+        detail = street_detail(d.description or "")
+        parts = [detail] if detail else []
+        parts += [f"Kel. {d.kelurahan}"] if d.kelurahan else []
         d.address = ", ".join([*parts, f"Kec. {d.kecamatan}"])
         t.next(p.say("location_set", where=t.where()))
         return
