@@ -59,8 +59,8 @@ def update_message(
     note = strip_html(note)[:NOTE_LIMIT] if note else None
     if note:
         text += say("update_reason" if code == "rejected" else "update_note", note=note)
-    if media_url and code == "resolved":
-        text += say("update_proof", url=media_url)
+    if media_url:  # a photo the officer attached: the proof of the work, or a look at it
+        text += say("update_proof" if code == "resolved" else "update_photo", url=media_url)
     if is_closed(code, status):
         text += say("ask_rating")
     return text

@@ -37,6 +37,7 @@ NOTICES: MappingProxyType[str, str] = MappingProxyType(
         "update_note": " Catatan petugas: {note}",
         "update_reason": " Alasan: {note}",
         "update_proof": " Foto bukti penanganan: {url}",
+        "update_photo": " Foto dari petugas: {url}",
         "ask_rating": (
             " Bagaimana penanganan laporan ini? Beri nilai 1 (buruk) sampai 5 (sangat baik)."
         ),

@@ -444,3 +444,53 @@ async def test_jurisdiction_id_goes_with_every_call(redis: Redis, tmp_path: Path
         async with Open311Client(crm.url) as without:
             with pytest.raises(PermanentPeerError):
                 await without.services()
+
+
+class Forgetful:
+    """A CRM front that files the request but answers the first POST with ``201 []``: no id,
+    no token. The bridge must not take it for a failure, nor post it again."""
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream
+        self.posts = 0
+
+    async def handle(self, request: Request) -> Response:
+        async with httpx.AsyncClient(base_url=self.upstream) as client:
+            r = await client.request(
+                request.method,
+                request.url.path,
+                params=request.query_params,
+                content=await request.body(),
+                headers={k: v for k, v in request.headers.items() if k.lower() != "host"},
+            )
+        if request.method == "POST":
+            self.posts += 1
+            if self.posts == 1:
+                return Response("[]", status_code=201, media_type="application/json")
+        return Response(r.content, status_code=r.status_code, media_type="application/json")
+
+
+async def test_a_2xx_without_an_id_is_looked_up_never_posted_again(
+    redis: Redis, tmp_path: Path
+) -> None:
+    mode = SandboxMode(honour_idempotency_key=False)
+    async with SandboxServer(tmp_path / "crm.sqlite3", mode=mode) as crm:
+        front_app = Forgetful(crm.url)
+        app = Starlette(routes=[Route("/{p:path}", front_app.handle, methods=["GET", "POST"])])
+        async with AppServer(app) as front, Open311Client(front.url) as client:
+            [cid] = await enqueue(redis, 1)
+            submitter = Submitter(
+                redis, client, Vault(redis, Keyring([SECRET])), base_backoff_s=0.05
+            )
+            task = asyncio.create_task(submitter.run())
+            try:
+                async with asyncio.timeout(20):
+                    while not await is_filed(redis, cid):
+                        await asyncio.sleep(0.05)
+            finally:
+                await stop_tasks([task])
+        [req] = crm.store.list_requests()
+    assert front_app.posts == 1, "posted once: the second attempt found it"
+    [msg] = await tracking_messages(redis)
+    assert msg.tracking_id == str(req.id)
+    assert await redis.xlen(streams.PARKED) == 0
