@@ -80,10 +80,26 @@ def reference(complaint_id: str) -> str:
     return "KNL-" + complaint_id[:10].upper()
 
 
+def reporter_reference(c: Complaint, keyring: Keyring | None, *, linkable: bool) -> str:
+    """Who reported, as the CRM sees it. By default a reference of this report's own (keyed,
+    so only Kanal can tie it to the reporter; two reports of one person share nothing). With
+    ``KANAL_LINKABLE_REPORTER=true``, the stable pseudonym, for a city that counts repeats."""
+    if linkable:
+        return c.conv
+    if keyring is None:
+        return "r_" + c.complaint_id[:24]
+    return "r_" + keyring.sign(f"reporter-ref:{c.complaint_id}".encode())[:24]
+
+
 def to_open311(
-    c: Complaint, media_urls: list[str] | None = None, *, service_code: str | None = None
+    c: Complaint,
+    media_urls: list[str] | None = None,
+    *,
+    service_code: str | None = None,
+    reporter: str | None = None,
 ) -> NewServiceRequest:
-    """The CRM's view of a complaint: category, place, scrubbed story, pseudonym. No contact."""
+    """The CRM's view of a complaint: category, place, scrubbed story, a reporter reference of
+    its own (see :func:`reporter_reference`). No contact."""
     loc = c.location
     where = [scrub(loc.address)] if loc.address else []
     said = (loc.address or "").lower()
@@ -97,7 +113,7 @@ def to_open311(
     ref = reference(c.complaint_id)
     attributes = {
         "channel": c.channel,
-        "reporter": c.conv,
+        "reporter": reporter or reporter_reference(c, None, linkable=False),
         "photo_count": str(len(c.photos)),
         "kanal_ref": ref,
         "kanal_category": c.category,
@@ -135,7 +151,11 @@ class Submitter:
         base_backoff_s: float = 0.5,
         token_poll_s: float = 5.0,
         lookup_window_s: float = 600.0,
+        keyring: Keyring | None = None,
+        linkable_reporter: bool = False,
     ) -> None:
+        self.keyring = keyring
+        self.linkable_reporter = linkable_reporter
         self.redis = redis
         self.crm = crm
         self.vault = vault
@@ -203,7 +223,13 @@ class Submitter:
         """POST the report, or find the copy an earlier attempt already filed. Never posts a
         report twice on purpose: after the first send, every attempt looks up first."""
         urls = self.media.urls(complaint) if self.media else []
-        request = to_open311(complaint, urls, service_code=self.services.code(complaint.category))
+        keyring = self.keyring or (self.media.keyring if self.media else None)
+        request = to_open311(
+            complaint,
+            urls,
+            service_code=self.services.code(complaint.category),
+            reporter=reporter_reference(complaint, keyring, linkable=self.linkable_reporter),
+        )
         photo: bytes | None = None
         if self.media and complaint.photos and not urls:
             photo = await asyncio.to_thread(self.media.store.get, complaint.photos[0])
@@ -398,6 +424,7 @@ __all__ = [
     "Submitter",
     "ledger_key",
     "reference",
+    "reporter_reference",
     "request_key",
     "to_open311",
 ]

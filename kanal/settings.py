@@ -45,6 +45,9 @@ class KanalSettings(BaseSettings):
     # Contacts are purged this many days after the reporter's last report closed.
     vault_retention_days: float = 30.0
     vault_purge_interval_s: float = 3600.0
+    # false (default): every report reaches the CRM with a reporter reference of its own, so
+    # an officer cannot link one person's reports; true: one stable pseudonym per reporter.
+    linkable_reporter: bool = False
 
 
 class RedisSettings(BaseSettings):

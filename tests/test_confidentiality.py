@@ -10,9 +10,12 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import pytest
 
 from bots.core.engine import Engine
 from bridge.open311 import Open311Client
@@ -21,6 +24,7 @@ from bridge.status import StatusService
 from bridge.submitter import Submitter
 from bridge.vault import Vault
 from kanal import streams
+from kanal.keys import Keyring
 from kanal.messages import Expects, PhotoIn
 from kanal.redis import Redis
 from kanal.tasks import stop_tasks
@@ -95,9 +99,57 @@ async def test_planted_personal_values_never_leave(
         assert value not in log_text, f"{value!r} reached a log line"
     assert "sampah yang menumpuk" in req.description, "the problem itself is kept"
     assert req.attributes["channel"] == "sms"
-    assert req.attributes["reporter"].startswith("p_")
+    assert req.attributes["reporter"].startswith("r_"), "a reference of its own, not the pseudonym"
+    assert not any(v.startswith("p_") for v in req.attributes.values())
     for forbidden in ("menumpuk", "Melati", "-6.", "106."):
         assert forbidden not in log_text, f"{forbidden!r}: logs carry no text or coordinates"
     # The citizen's own channel still got everything, through the vault.
     outbox = [json.loads(f["outbound"]) for _, f in await redis.xrange(streams.outbox("sms"))]
     assert outbox and all(m["to"] == SENDER for m in outbox)
+
+
+@pytest.mark.parametrize("linkable", [False, True], ids=["unlinkable", "linkable"])
+async def test_two_reports_of_one_citizen_cannot_be_linked_by_the_crm(
+    redis: Redis, tmp_path: Path, linkable: bool
+) -> None:
+    from bridge.submitter import ledger_key
+    from kanal.messages import Complaint, Location
+
+    keyring = Keyring(["link-test"])
+    conv = keyring.pseudonym("telegram", "5550001")
+    ids = []
+    for n, (category, lat) in enumerate([("sampah", -6.2001), ("jalan_rusak", -6.2402)]):
+        c = Complaint(
+            complaint_id=uuid.uuid4().hex,
+            conv=conv,
+            channel="telegram",
+            category=category,
+            description=f"laporan ke-{n + 1}",
+            location=Location(lat=lat, lon=106.8, kecamatan="Menteng"),
+            created_at=datetime.now(UTC),
+        )
+        await redis.xadd(streams.COMPLAINTS, {"complaint": c.model_dump_json()})
+        ids.append(c.complaint_id)
+    vault = Vault(redis, keyring)
+    async with SandboxServer(tmp_path / "crm.sqlite3") as crm, Open311Client(crm.url) as client:
+        submitter = Submitter(redis, client, vault, keyring=keyring, linkable_reporter=linkable)
+        task = asyncio.create_task(submitter.run())
+        try:
+            async with asyncio.timeout(20):
+                while not all(
+                    [await redis.hexists(ledger_key(i), "service_request_id") for i in ids]
+                ):
+                    await asyncio.sleep(0.05)
+        finally:
+            await stop_tasks([task])
+        first, second = crm.store.list_requests()
+    # The same for millions of reports, or the problem's own place (not the reporter's).
+    coarse = {"channel", "photo_count", "kelurahan", "kecamatan"}
+    shared = {
+        k for k, v in first.attributes.items() if k not in coarse and second.attributes.get(k) == v
+    }
+    if linkable:
+        assert shared == {"reporter"} and first.attributes["reporter"] == conv
+    else:
+        assert shared == set(), f"the CRM could link them by {shared}"
+        assert conv not in first.model_dump_json() + second.model_dump_json()

@@ -1,8 +1,9 @@
-"""The ``kanal`` command line: run, chat, crm-sandbox, nlu, doctor, vault, parked, outbox."""
+"""The ``kanal`` command line: run, chat, crm-sandbox, nlu, scrub, doctor, vault, parked, outbox."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
 from typing import Annotated
@@ -62,6 +63,30 @@ def chat(
 
     settings = _settings("WARNING")
     raise typer.Exit(asyncio.run(run_chat(settings, user=user, json_mode=json_mode, wait_s=wait)))
+
+
+@app.command()
+def scrub() -> None:
+    """Read JSON lines {"text": ...} on stdin; write one {"text": ...} line each, scrubbed
+    exactly as the bridge scrubs a report's free text before it leaves for the CRM."""
+    from bridge.scrub import scrub as scrub_text
+
+    bad = 0
+    for n, line in enumerate(sys.stdin, 1):
+        if not line.strip():
+            continue
+        try:
+            doc = json.loads(line)
+            text = doc["text"]
+            if not isinstance(text, str):
+                raise TypeError("text must be a string")
+        except (ValueError, KeyError, TypeError) as exc:
+            bad += 1
+            print(f'kanal scrub: line {n}: expected {{"text": ...}} ({exc})', file=sys.stderr)
+            print(json.dumps({"text": None, "error": "bad input"}), flush=True)
+            continue
+        print(json.dumps({"text": scrub_text(text)}, ensure_ascii=False), flush=True)
+    raise typer.Exit(1 if bad else 0)
 
 
 @app.command()

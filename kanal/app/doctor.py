@@ -102,6 +102,13 @@ async def run_doctor(settings: Settings, *, probe_idempotency: bool = False) -> 
             "KANAL_SECRET_KEY",
             "empty: a development key under var/ is used (not for production)",
         )
+    line(
+        True,
+        "KANAL_LINKABLE_REPORTER",
+        "true: one stable reporter pseudonym per citizen reaches the CRM (reports can be linked)"
+        if s.kanal.linkable_reporter
+        else "false: every report carries a reporter reference of its own (unlinkable)",
+    )
     if s.redis.url:
         try:
             client = aioredis.from_url(s.redis.url, socket_connect_timeout=3)

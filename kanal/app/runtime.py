@@ -191,6 +191,8 @@ class Runtime:
             services=services,
             consumer=self.consumer,
             token_poll_s=s.crm.token_poll_s,
+            keyring=self.keyring,
+            linkable_reporter=s.kanal.linkable_reporter,
         )
         self._routes.append(media_route(self.media, self.keyring))
         status = StatusService(
