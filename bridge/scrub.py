@@ -1,122 +1,340 @@
-"""Scrub personal data from free text before it leaves Kanal.
+"""Scrub personal data from free text before it leaves Kanal (``kanal scrub`` runs exactly this).
 
-Phone numbers (Indonesian formats, found with ``phonenumbers``), e-mail addresses, 16-digit NIK,
-@handles and the names people introduce or sign themselves with become placeholders. What
-describes the problem stays: a car's plate number, a street name, an RT/RW.
+Two kinds of personal value, found in two ways:
+
+- **identifiers with a shape**: phone numbers (``phonenumbers`` for every Indonesian shape it
+  knows, plus mobiles and numbers after a contact word such as "wa"/"hp"/"telp"), e-mail
+  addresses, NIK/KK (16 digits, grouped or not), NPWP, bank accounts named as such, @handles
+  (dots and underscores included) and profile links (t.me, wa.me, instagram.com, …);
+- **names**, found by the *role* a phrase plays rather than by a list of phrasings: after a
+  self-reference ("nama saya", "sy", "gw", "ini … dari"), a reference to the reporter's
+  household ("suami saya"), a label ("atas nama", "a.n.", "pelapor:", "dari:") or a sign-off
+  ("Hormat saya,", "Salam,"), and in a signature line at the end. What counts as a name there
+  is a run of words that are not ordinary words: indoNLP's Indonesian function words and chat
+  slang, plus the complaint vocabulary of ``bridge/data/common_words.txt``
+  (``scripts/make_lexicon.py``). Capitalised words pass as names; a lowercase word passes only
+  where the context is strong ("nama saya budi") or it is no ordinary word ("sy agus").
+
+What describes the problem stays: streets named after people (Jl. Ahmad Yani), officials by
+role (Pak RT, Bu Camat), landmarks, plates, RT/RW, house numbers, tracking numbers.
 """
 
 from __future__ import annotations
 
 import re
+from functools import lru_cache
+from importlib import resources
 
 import phonenumbers
+from indoNLP.preprocessing.slang_data import SLANG_DATA
+from indoNLP.preprocessing.stopwords_data import STOPWORDS
 
 PHONE = "[nomor telepon]"
 EMAIL = "[email]"
 NIK = "[NIK]"
+NPWP = "[NPWP]"
+ACCOUNT = "[nomor rekening]"
 HANDLE = "[akun]"
 NAME = "[nama]"
 
+# ---- identifiers with a shape ------------------------------------------------------------------
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-_NIK = re.compile(r"(?<!\d)\d{16}(?!\d)")
-# Indonesian mobiles that phonenumbers misses without a "+": 62812..., 0812...
-_MOBILE = re.compile(r"(?<![\d])(?:\+?62|0)[\s.-]?8\d(?:[\s.-]?\d){6,11}(?!\d)")
-_HANDLE = re.compile(r"(?<![\w@])@[A-Za-z0-9_]{2,30}\b")
-# Introductions ("nama saya budi") take the next 1-3 words, whatever their case; signatures
-# ("Hormat saya,\nAgus Wijaya") and "saya Budi Santoso, warga ..." only capitalised ones.
-# A name ends at a word that starts the story (dari, warga, di, ...).
-_STRONG_LEAD = re.compile(
-    r"\b(?:nama\s+saya|namaku|nama\s+aku|nama\s+gue|saya\s+bernama|perkenalkan,?\s+"
-    r"(?:saya|nama\s+saya)|pelapor\s*:|nama\s*:|dengan\s+(?:bapak|ibu|sdr\.?|saudara))\s*",
-    re.IGNORECASE,
+_PROFILE = re.compile(
+    r"(?:https?://)?(?:www\.)?(?:t\.me|telegram\.me|wa\.me|api\.whatsapp\.com|instagram\.com|"
+    r"instagr\.am|facebook\.com|fb\.com|m\.facebook\.com|tiktok\.com|twitter\.com|x\.com|"
+    r"linkedin\.com/in)(?:/[^\s,;)]*)?",
+    re.I,
 )
-_WEAK_LEAD = re.compile(
-    r"\b(?:hormat\s+(?:saya|kami)|salam|terima\s+kasih|regards|best\s+regards|ttd|wassalam)"
-    r"\s*[,.]?[ \t]*\n\s*",
-    re.IGNORECASE,
+_HANDLE = re.compile(r"(?<![\w@.])@[A-Za-z0-9_](?:[A-Za-z0-9_.]{0,28}[A-Za-z0-9_])?")
+_ID16 = re.compile(r"(?<![\d])\d(?:[ .-]?\d){15}(?![\d])")  # NIK, KK
+_NPWP = re.compile(r"(?<![\d])\d{2}[.\s]?\d{3}[.\s]?\d{3}[.\s]?\d[.\s-]?\d{3}[.\s]?\d{3}(?![\d])")
+_ACCOUNT = re.compile(
+    r"\b(?:no(?:mor)?\.?\s*)?(?:rek(?:ening)?|norek|a/c|account)\b\.?\s*(?:bank\s+)?"
+    r"(?:[A-Za-z]{2,12}\s*)?(?:no\.?\s*)?[:.]?\s*(\d[\d .-]{4,24}\d)",
+    re.I,
 )
-_SAYA_NAME = re.compile(
-    r"\b[Ss]aya\s+(?=[A-Z][a-z]+(?:\s+[A-Z][a-z]+){0,3}\s*,\s*(?:warga|penghuni|tinggal|dari|RT))"
+_MOBILE = re.compile(r"(?<![\d])(?:\+?62|0)[\s.-]?\(?8\d\)?(?:[\s.-]?\d){6,11}(?!\d)")
+_PLUS62 = re.compile(r"\+\s?62(?:[\s.()-]*\d){7,12}(?!\d)")
+_LANDLINE = re.compile(r"(?<![\d])\(?0\d{1,3}\)?[\s.-]?\d{3,4}[\s.-]?\d{3,5}(?!\d)")
+_CONTACT_CUE = re.compile(
+    r"\b(?:wa|whatsapp|hp|handphone|telp|tlp|tlpn|telepon|telpon|tel|kontak|hubungi|hub|call|"
+    r"sms|ponsel|no\.?\s*hp|nomor\s*hp|nomor)\b[^\d\n]{0,14}(\+?\d[\d\s().-]{6,18}\d)",
+    re.I,
 )
-_WORD = re.compile(r"(?:(?:Bapak|Ibu|Bu|Pak|Mas|Mbak|Sdr\.?)\s+)?[A-Za-z][A-Za-z'.-]*")
-_STOP = frozenset(
+
+
+def _digits(s: str) -> int:
+    return sum(c.isdigit() for c in s)
+
+
+def _phones(text: str) -> str:
+    spans: list[tuple[int, int]] = []
+    for m in phonenumbers.PhoneNumberMatcher(text, "ID", leniency=phonenumbers.Leniency.VALID):
+        spans.append((m.start, m.end))
+    for pattern in (_MOBILE, _PLUS62):
+        spans += [(m.start(), m.end()) for m in pattern.finditer(text)]
+    spans += [
+        (m.start(), m.end()) for m in _LANDLINE.finditer(text) if 9 <= _digits(m.group()) <= 12
+    ]
+    spans += [
+        (m.start(1), m.end(1)) for m in _CONTACT_CUE.finditer(text) if _digits(m.group(1)) >= 8
+    ]
+    return _replace(text, spans, PHONE)
+
+
+def _replace(text: str, spans: list[tuple[int, int]], placeholder: str) -> str:
+    """Replace the (possibly overlapping) spans, each merged run once."""
+    merged: list[list[int]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    for start, end in reversed(merged):
+        text = text[:start] + placeholder + text[end:]
+    return text
+
+
+# ---- names ------------------------------------------------------------------------------------
+_HONORIFIC = (
+    r"(?:bapak|bpk|pak|ibu|bu|mas|mbak|mba|bang|abang|kak|sdr|sdri|saudara|saudari|tn|ny|nn|"
+    r"h|hj|haji|hajjah|ust|ustadz|ustazah|drs|dra|dr|ir|prof|kh|raden|r|drg|apt|mpok|oma|opa|"
+    r"engkong|kang|teh|teteh|uda|uni|cak|ning|bli|koh|cik|ci|ko|bro|sis|si|pdt|romo|purn)\.?"
+)
+_DEGREE = re.compile(
+    r"(?:\s*,?\s*(?:S\.?\s?[A-Z][A-Za-z]{0,5}\.?(?:\s?[A-Z][a-z]{0,4}\.?)?|M\.?\s?[A-Z][A-Za-z]{0,5}"
+    r"\.?|Ph\.?\s?D\.?|MBA|Lc\.?|A\.?\s?Md\.?(?:\s?[A-Z][A-Za-z]{0,4}\.?)?|Sp\.?\s?[A-Z]{1,4}\.?))+"
+)
+_TOKEN = re.compile(r"[A-Za-z][A-Za-z'’-]*\.?")
+_SEP = re.compile(r"[ \t]+")
+_HONORIFIC_RE = re.compile(_HONORIFIC + r"$", re.I)
+
+# Strong: a name must follow. Weak: a name may follow (it must not be an ordinary word).
+_STRONG = re.compile(
+    r"\b(?:nama\s+(?:saya|sy|aku|ku|gw|gue|ane|kami|lengkap|pelapor)(?:\s+adalah)?|namaku|"
+    r"nama\s*:|bernama|atas\s+nama|a\s?\.\s?n\s?\.|a/n|\ban\.|pelapor\s*:?|dilaporkan\s+oleh|"
+    r"diwakili\s+oleh|yang\s+(?:melapor|lapor)|yg\s+lapor|dari\s*:|oleh\s*:|pengirim\s*:|"
+    r"cp\s*:|contact\s+person\s*:?|ttd\.?|tertanda|perkenalkan,?(?:\s+(?:saya|nama\s+saya))?|"
+    r"dengan\s+(?:bapak|ibu|bpk|sdr|sdri|saudara|saudari)|selaku\s+pelapor|lapor\s+dari|"
+    r"my\s+name\s+is|i'?m|i\s+am|this\s+is|it'?s)\s*[:,]?\s*",
+    re.I,
+)
+# An appositive after a role: "saya selaku Ketua RT 04, Hendra Gunawan, melaporkan"
+_ROLE_APPOSITIVE = re.compile(r"\bselaku\b[^,\n]{2,70},\s*", re.I)
+# "Lukman di sini", "Budi here": a name that opens the message
+_OPENING = re.compile(r"(?:^|\n)\s*(?=[A-Z][a-z]+(?:\s+[A-Z][a-z]+){0,2}\s+(?:di\s+sini|here)\b)")
+# "(Hendro)", "(Bu Yanti)": a name in brackets after a contact or at the end of a line
+_BRACKETED = re.compile(r"\((?=[^()\n]{2,40}\))")
+_HOUSEHOLD = (
+    r"(?:suami|istri|isteri|anak|anak-anak|ibu|bapak|ayah|papa|mama|adik|adek|kakak|abang|"
+    r"mertua|nenek|kakek|om|tante|paman|bibi|keponakan|cucu|keluarga)"
+)
+_WEAK = re.compile(
+    r"\b(?:saya|sy|aku|gw|gue|gua|ane|ana|aye|kulo|abdi|ini|iki|kami)\s*,?\s+"
+    r"(?:(?:adalah|dengan|dgn|dg|si)\s+)?"
+    r"|\b" + _HOUSEHOLD + r"(?:\s+ipar)?\s+(?:saya|sy|ku|aku|gw|gue|kami|dari)\s*,?\s+"
+    r"(?:(?:si|yaitu|yakni)\s+)?",
+    re.I,
+)
+_SIGNOFF = re.compile(
+    r"\b(?:hormat\s+(?:saya|kami)|salam(?:\s+(?:hormat|sejahtera|hangat))?|wassalam\S*|"
+    r"terima\s*kasih|terimakasih|makasih|trims|tks|thanks|thank\s+you|thx|regards|"
+    r"best\s+regards|tabik|matur\s+nuwun|nuhun|sekian)"
+    r"\s*[,.!]*[ \t]*(?:\n[ \t]*)?(?:[-–(][ \t]*)?",
+    re.I,
+)
+# A dash signature at the very end: "... makasih min -nita"
+_DASH_SIGNATURE = re.compile(r"(?:^|\s)[-–~]\s?(?=[A-Za-z][a-z]+\s*$)")
+_ROLE_WORDS = frozenset(
     [
-        "warga",
-        "penghuni",
-        "tinggal",
-        "dari",
-        "di",
-        "yang",
-        "mau",
-        "ingin",
-        "sudah",
-        "ada",
-        "melaporkan",
-        "lapor",
-        "dan",
         "rt",
         "rw",
-        "jl",
-        "jalan",
-        "gang",
-        "gg",
-        "kel",
-        "kec",
-        "no",
-        "nomor",
-        "hendak",
+        "lurah",
+        "camat",
+        "walikota",
+        "wali",
+        "gubernur",
+        "bupati",
+        "satpol",
+        "satpam",
+        "polisi",
+        "petugas",
+        "ketua",
+        "kepala",
+        "sekretaris",
+        "bendahara",
+        "pengurus",
+        "dinas",
+        "warga",
+        "admin",
         "min",
-        "sampah",
-        "banjir",
-        "lampu",
-        "mohon",
-        "tolong",
-        "selaku",
-        "sebagai",
-        "ingin",
-        "mengadu",
+        "mimin",
+        "kak",
+        "gan",
+        "sis",
+        "bro",
+        "pak",
+        "bu",
     ]
 )
 
 
-def _take_name(text: str, start: int, *, capitalised: bool, max_words: int = 3) -> int:
-    """End offset of the name starting at ``start`` (``start`` itself when there is none)."""
-    end = pos = start
-    for _ in range(max_words):
-        m = _WORD.match(text, pos)
+@lru_cache(maxsize=1)
+def ordinary_words() -> frozenset[str]:
+    """Words that are not names: function words, chat slang, the complaint vocabulary."""
+    words = set(STOPWORDS) | set(SLANG_DATA)
+    words.update(w for v in SLANG_DATA.values() for w in v.split())
+    own = resources.files("bridge").joinpath("data/common_words.txt").read_text("utf-8")
+    words.update(w.strip() for w in own.splitlines() if w.strip())
+    return frozenset(w.lower() for w in words) | _ROLE_WORDS
+
+
+_SUFFIXES = ("kan", "an", "i", "nya", "lah", "kah", "pun", "ku", "mu")
+_PREFIXES = (
+    "meng",
+    "meny",
+    "mem",
+    "men",
+    "me",
+    "di",
+    "ber",
+    "be",
+    "ter",
+    "ke",
+    "se",
+    "peng",
+    "pem",
+    "pen",
+    "pe",
+    "per",
+)
+
+
+def _ordinary(low: str) -> bool:
+    """An ordinary word, or one made of an ordinary root ("laporkan", "dibersihkan")."""
+    common = ordinary_words()
+    if low in common:
+        return True
+    roots = {low}
+    roots |= {low[: -len(x)] for x in _SUFFIXES if low.endswith(x) and len(low) - len(x) >= 3}
+    for root in list(roots):
+        roots |= {
+            root[len(x) :] for x in _PREFIXES if root.startswith(x) and len(root) - len(x) >= 3
+        }
+    return any(r in common for r in roots)
+
+
+def _name_end(text: str, start: int, *, strong: bool, need_capital: bool) -> int:
+    """End of the name at ``start`` (``start`` when there is none): honorifics, 1-4 name
+    words, degrees. ``strong``: the first word may be an ordinary one if capitalised
+    ("Nama saya Indah")."""
+    pos = start
+    end = start
+    words = 0
+    capitalised_name = False
+    titled = False
+    while words < 4:
+        m = _TOKEN.match(text, pos)
         if not m:
             break
-        bare = m.group(0).split()[-1].rstrip(".")
-        if bare.lower() in _STOP or (capitalised and not bare[:1].isupper()):
+        raw = m.group(0)
+        bare = raw.rstrip(".").replace("’", "'")
+        low = bare.lower()
+        honorific = _HONORIFIC_RE.match(raw) is not None and words == 0
+        if not honorific:
+            capital = bare[:1].isupper()
+            if low in _ROLE_WORDS or (need_capital and not capital):
+                break
+            if low in STOPWORDS and not (strong and words == 0 and capital):
+                break
+            if _ordinary(low) and not (capital and (words > 0 or strong or titled)):
+                break
+            if words > 0 and capitalised_name and not capital:
+                break  # "Budi mau lapor": a capitalised name ends at a lowercase word
+            capitalised_name = capitalised_name or capital
+            words += 1
+        titled = titled or honorific
+        if raw.endswith(".") and not honorific and len(bare) > 1:
+            end = m.end() - 1  # "bernama Suryani. Tanggul ...": the sentence ends the name
             break
         end = m.end()
-        gap = re.match(r"[ \t]+", text[end:])
+        gap = _SEP.match(text, m.end())
         if not gap:
             break
-        pos = end + gap.end()
-    return end
+        pos = gap.end()
+    if words == 0:
+        return start
+    deg = _DEGREE.match(text, end)
+    return deg.end() if deg else end
+
+
+def _signature_lines(text: str) -> list[tuple[int, int]]:
+    """The last lines of a letter that are only a name (with titles)."""
+    spans: list[tuple[int, int]] = []
+    lines = text.split("\n")
+    if len(lines) < 2:
+        return spans
+    offset = len(text)
+    for line in reversed(lines[-3:]):
+        offset -= len(line)
+        stripped = line.strip()
+        if stripped and 1 <= len(stripped.split()) <= 7 and not any(c.isdigit() for c in stripped):
+            lead = offset + (len(line) - len(line.lstrip()))
+            end = _name_end(text, lead, strong=False, need_capital=True)
+            if end > lead and text[end : offset + len(line)].strip(" ,.") == "":
+                spans.append((lead, end))
+        offset -= 1  # the newline
+    return spans
+
+
+_SELF_OR_HOUSEHOLD = re.compile(r"\b(?:saya|sy|aku|gw|gue|kami|" + _HOUSEHOLD[3:], re.I)
+_AND = re.compile(r"\s+(?:dan|&|serta)\s+")
+_INNER_LEAD = re.compile(r"(?:keluarga|panggil(?:\s+saja)?|alias|a\.k\.a\.?)\s+", re.I)
+
+
+def _name_start(text: str, pos: int) -> int:
+    """Inside brackets, skip a lead-in: "(keluarga Bapak X)", "(panggil saja X)"."""
+    m = _INNER_LEAD.match(text, pos)
+    return m.end() if m else pos
 
 
 def _names(text: str) -> str:
     spans: list[tuple[int, int]] = []
-    for lead, capitalised in ((_STRONG_LEAD, False), (_WEAK_LEAD, True), (_SAYA_NAME, True)):
-        for m in lead.finditer(text):
-            end = _take_name(text, m.end(), capitalised=capitalised)
+    for pattern, strong, capital in (
+        (_STRONG, True, False),
+        (_WEAK, False, False),
+        (_SIGNOFF, False, True),
+        (_ROLE_APPOSITIVE, False, True),
+        (_OPENING, False, True),
+        (_DASH_SIGNATURE, False, False),
+    ):
+        for m in pattern.finditer(text):
+            end = _name_end(text, m.end(), strong=strong, need_capital=capital)
             if end > m.end():
                 spans.append((m.end(), end))
-    for start, end in sorted(set(spans), reverse=True):
-        text = text[:start] + NAME + text[end:]
-    return text
-
-
-def _phones(text: str) -> str:
-    out, last = [], 0
-    for match in phonenumbers.PhoneNumberMatcher(text, "ID", leniency=phonenumbers.Leniency.VALID):
-        out.append(text[last : match.start])
-        out.append(PHONE)
-        last = match.end
-    out.append(text[last:])
-    return "".join(out)
+    for m in _BRACKETED.finditer(text):
+        inner = _name_start(text, m.end())
+        end = _name_end(text, inner, strong=False, need_capital=True)
+        close = text.find(")", m.end())
+        before = text[max(0, m.start() - 40) : m.start()]
+        after_contact = PHONE in before or _SELF_OR_HOUSEHOLD.search(before[-25:]) is not None
+        at_line_end = text[close + 1 :].split("\n", 1)[0].strip(" .,") == ""
+        tail = text[end:close]
+        if (
+            end > inner
+            and (tail.strip(" ,") == "" or tail.lstrip().startswith(","))
+            and (after_contact or at_line_end)
+        ):
+            spans.append((inner, end))
+    # "Raka dan Salsa": a second name joined to one just found
+    for _, end in list(spans):
+        joined = _AND.match(text, end)
+        if joined:
+            more = _name_end(text, joined.end(), strong=False, need_capital=True)
+            if more > joined.end():
+                spans.append((joined.end(), more))
+    spans += _signature_lines(text)
+    return _replace(text, spans, NAME)
 
 
 def scrub(text: str) -> str:
@@ -124,10 +342,13 @@ def scrub(text: str) -> str:
     if not text:
         return text
     text = _EMAIL.sub(EMAIL, text)
-    text = _NIK.sub(NIK, text)
+    text = _PROFILE.sub(HANDLE, text)
     text = _HANDLE.sub(HANDLE, text)
-    text = _MOBILE.sub(PHONE, _phones(text))
+    text = _ACCOUNT.sub(lambda m: m.group(0).replace(m.group(1), ACCOUNT), text)
+    text = _ID16.sub(NIK, text)
+    text = _NPWP.sub(NPWP, text)
+    text = _phones(text)
     return _names(text)
 
 
-__all__ = ["EMAIL", "HANDLE", "NAME", "NIK", "PHONE", "scrub"]
+__all__ = ["ACCOUNT", "EMAIL", "HANDLE", "NAME", "NIK", "NPWP", "PHONE", "ordinary_words", "scrub"]

@@ -168,6 +168,23 @@ async def bridge_figures(redis_url: str, n: int = 300) -> dict[str, float]:
     }
 
 
+def scrub_figures() -> dict[str, float]:
+    """Recall (planted personal values removed) and kept (problem details preserved) of the
+    bridge's scrubbing: on the held-out set (scrub_recall, scrub_kept), never tuned on, and on
+    the tuning table (…_tuning)."""
+    from bridge.scrub import scrub
+    from tests.scrub_eval import DATA, evaluate, load
+
+    out: dict[str, float] = {}
+    for name, suffix in (("heldout", ""), ("tuning", "_tuning")):
+        if not (DATA / f"{name}.jsonl").exists():
+            continue
+        score = evaluate(load(name), scrub)
+        out[f"scrub_recall{suffix}"] = round(score.recall, 3)
+        out[f"scrub_kept{suffix}"] = round(score.kept_share, 3)
+    return out
+
+
 def main() -> int:
     sys.path.insert(0, str(REPO))
     from tests.peers import redis_server
@@ -184,6 +201,7 @@ def main() -> int:
                 figures["engine_p50_ms_4w"] = round(_percentile(lat, 0.50) * 1000, 3)
                 figures["engine_p99_ms_4w"] = round(_percentile(lat, 0.99) * 1000, 3)
         figures.update(asyncio.run(bridge_figures(url)))
+    figures.update(scrub_figures())
     from tests import bench_nlu
 
     figures.update(asyncio.run(bench_nlu.run()))
