@@ -11,6 +11,8 @@ from kanal.redis import Redis
 
 COMPLAINTS = "kanal:complaints"
 PARKED = "kanal:complaints:parked"
+# A citizen's confirmed "hapus data saya": the bridge removes everything that leads back.
+FORGET = "kanal:forget"
 LOOKUPS = "kanal:lookups"
 RATINGS = "kanal:ratings"
 UPDATES = "kanal:updates"
@@ -87,6 +89,7 @@ def _entries(reply: object) -> list[tuple[str, dict[str, str]]]:
 
 __all__ = [
     "COMPLAINTS",
+    "FORGET",
     "LOOKUPS",
     "PARKED",
     "RATINGS",

@@ -71,5 +71,7 @@ class TurnContext(Protocol):
 
     def cancel(self) -> None: ...
 
+    def forget(self) -> None: ...
+
 
 __all__ = ["EngineConfig", "EngineParts", "TurnContext"]

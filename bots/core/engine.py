@@ -42,6 +42,14 @@ LOW_CONFIDENCE = 0.3
 _HAS_WORD = re.compile(r"[0-9A-Za-z\u00C0-\u024F]")
 _COMMAND = re.compile(r"^/([A-Za-z_]+)(?:@\S+)?\s*(.*)$", re.S)
 _TRACKING = re.compile(r"(?<!\d)(\d{5,10})(?!\d)")
+# "hapus data saya", "tolong hapus nomor sy", "lupakan identitas saya", "delete my data"
+_FORGET = re.compile(
+    r"\b(?:hapus(?:kan)?|dihapus|lupakan|buang|delete|remove|erase)\b.{0,25}?"
+    r"\b(?:data|identitas|nomor|kontak|akun|info(?:rmasi)?|riwayat)\b.{0,15}?"
+    r"\b(?:saya|sy|ku|aku|gw|gue|kami|my)\b"
+    r"|\b(?:data|identitas|kontak)\s+(?:saya|sy|ku|aku|gw|gue)\s+(?:tolong\s+)?(?:di)?hapus",
+    re.I | re.S,
+)
 
 
 class Engine:
@@ -200,6 +208,8 @@ class _Turn:
             return self.summary(), Expects.CONFIRM, (p.CHOICE_SEND, p.CHOICE_FIX, p.CHOICE_CANCEL)
         if s == Step.FIELD:
             return p.say("ask_field"), Expects.CONFIRM, p.FIELD_CHOICES
+        if s == Step.FORGET:
+            return p.say("forget_confirm"), Expects.CONFIRM, (p.CHOICE_FORGET, p.CHOICE_KEEP)
         # RESUME
         guess = label(d.category or d.category_guess or "lainnya") if d.description else "-"
         return (
@@ -294,6 +304,12 @@ class _Turn:
             return
         if self.text.startswith("/") and await self.command():
             return
+        if st.step != Step.FORGET and self.text and _FORGET.search(self.text):
+            log.info("forget_asked", channel=self.inbound.channel, conv=self.turn.conv)
+            st.paused_step = st.step if st.active else None
+            st.step = Step.FORGET
+            self.ask()
+            return
         if not st.active and self.turn.rating_for and await self.take_rating(self.turn.rating_for):
             return
         if await self.global_intent():
@@ -387,6 +403,17 @@ class _Turn:
         log.info("rating_given", channel=self.inbound.channel, conv=self.turn.conv, rating=rating)
         self.say(p.say("rating_thanks", rating=rating, tracking_id=tracking_id))
         return True
+
+    def forget(self) -> None:
+        """Confirmed: the bridge removes the contact and every map back to it; the draft and
+        this conversation's state go with this turn."""
+        self.turn.emit(streams.FORGET, {"conv": self.turn.conv})
+        self.turn.delete(self.e.sessions.state_key(self.turn.conv))
+        self.turn.delete(streams.rating_key(self.turn.conv))
+        self.state = State()
+        self.turn.state = self.state
+        log.info("forget_confirmed", channel=self.inbound.channel, conv=self.turn.conv)
+        self.say(p.say("forgotten"))
 
     def cancel(self) -> None:
         if not self.state.active or (

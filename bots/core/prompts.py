@@ -26,6 +26,8 @@ CHOICE_CONTINUE = "Lanjutkan"
 CHOICE_RESTART = "Mulai baru"
 CHOICE_PHOTO_GPS = "Pakai lokasi dari foto"
 CHOICE_STORY_PLACE = "Pakai kelurahan/kecamatan di laporan"
+CHOICE_FORGET = "Ya, hapus data saya"
+CHOICE_KEEP = "Tidak jadi"
 FIELD_CHOICES = ("Deskripsi", "Kategori", "Lokasi", "Foto")
 
 
@@ -135,6 +137,16 @@ MESSAGES: MappingProxyType[str, str] = MappingProxyType(
             "hapus. Silakan mulai lagi."
         ),
         "status_checking": "Sebentar, kami cek status laporan {tracking_id}...",
+        "forget_confirm": (
+            "Anda meminta data Anda dihapus. Jika ya, kontak Anda kami hapus dari sistem: Anda "
+            "tidak akan menerima kabar status laporan lagi, dan laporan yang sudah dikirim tetap "
+            "ada di pemerintah kota tanpa nama. Laporan yang sedang dibuat dibatalkan. Hapus data?"
+        ),
+        "forgotten": (
+            "Data kontak Anda sudah kami hapus. Anda tidak akan menerima kabar status lagi; "
+            "laporan Anda tetap ditangani pemerintah kota tanpa nama. Terima kasih."
+        ),
+        "forget_kept": "Baik, data Anda tidak dihapus.",
         "status_checking_mine": "Sebentar, kami cek laporan Anda...",
         "status_ask_number": "Ketik nomor laporan Anda, misalnya: cek 2400001",
         "thanks": "Sama-sama! Ketik apa saja jika ingin membuat laporan baru.",

@@ -41,6 +41,7 @@ class Step(StrEnum):
     CONFIRM = "confirm"
     FIELD = "field"
     RESUME = "resume"
+    FORGET = "forget"
 
 
 class Draft(BaseModel):
@@ -162,6 +163,9 @@ class SessionStore:
         self._acquire = redis.register_script(_ACQUIRE)
         self._commit = redis.register_script(_COMMIT)
         self._release = redis.register_script(_RELEASE)
+
+    def state_key(self, conv: str) -> str:
+        return self._state_key(conv)
 
     def _state_key(self, conv: str) -> str:
         return f"{self.prefix}:conv:{conv}"

@@ -463,6 +463,23 @@ async def resume(t: _Turn) -> None:
     t.ask(p.say("choose_please", question="").strip())
 
 
+async def forget(t: _Turn) -> None:
+    picked = t.choice()
+    if picked == p.CHOICE_FORGET or (picked is None and _is_yes(t, None)):
+        t.forget()
+        return
+    if picked == p.CHOICE_KEEP or _is_no(t, None):
+        paused = t.state.paused_step
+        t.state.step = paused or Step.IDLE
+        t.state.paused_step = None
+        if paused:
+            t.ask(p.say("forget_kept"))
+        else:
+            t.say(p.say("forget_kept"))
+        return
+    t.ask(p.say("choose_please", question="").strip())
+
+
 STEP_HANDLERS: dict[Step, Callable[[_Turn], Awaitable[None]]] = {
     Step.IDLE: idle,
     Step.DESCRIPTION: description,
@@ -474,6 +491,7 @@ STEP_HANDLERS: dict[Step, Callable[[_Turn], Awaitable[None]]] = {
     Step.CONFIRM: confirm,
     Step.FIELD: field,
     Step.RESUME: resume,
+    Step.FORGET: forget,
 }
 
 __all__ = ["STEP_HANDLERS"]

@@ -106,7 +106,7 @@ def doctor(
     raise typer.Exit(asyncio.run(run_doctor(settings, probe_idempotency=probe_idempotency)))
 
 
-vault_app = typer.Typer(help="The identity vault: retention and key rotation.")
+vault_app = typer.Typer(help="The identity vault: retention, key rotation, forgetting.")
 app.add_typer(vault_app, name="vault")
 
 
@@ -124,6 +124,30 @@ async def _with_vault(action: str, dry_run: bool) -> int:
             print(f"{verb} {r.purged} of {r.scanned} contacts ({r.kept_open} with open reports)")
         else:
             print(f"re-encrypted {await vault.rotate()} contacts with the newest key")
+    return 0
+
+
+@vault_app.command("forget")
+def vault_forget(
+    channel: Annotated[str, typer.Option("--channel", help="The citizen's channel.")],
+    user: Annotated[str, typer.Option("--user", help="Their id on it (chat id, number, …).")],
+) -> None:
+    """Remove a citizen from Kanal (a written request under UU PDP 27/2022): their contact,
+    every map from their reports back to them, their conversation. Reports stay, unnamed."""
+    _settings("WARNING")
+    raise typer.Exit(asyncio.run(_forget(channel, user)))
+
+
+async def _forget(channel: str, user: str) -> int:
+    from bridge.forget import forget
+    from kanal.keys import Keyring
+
+    s = Settings()
+    keyring = Keyring.from_setting(s.kanal.secret_key.get_secret_value(), s.kanal.data_dir)
+    conv = keyring.pseudonym(channel, user)
+    async with redis_session(s) as redis:
+        done = await forget(redis, conv)
+    print(f"forgotten: {conv} ({done.reports} reports unlinked, {done.messages} messages removed)")
     return 0
 
 

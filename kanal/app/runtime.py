@@ -19,6 +19,7 @@ from bots.core.channel import WorkerContext
 from bots.core.engine import Engine, EngineConfig
 from bots.core.gazetteer import Gazetteer
 from bots.core.sessions import SessionStore
+from bridge.forget import run_forget
 from bridge.open311 import Open311Client
 from bridge.sandbox import SandboxServer, SandboxStore
 from bridge.services import ServiceMap
@@ -209,6 +210,7 @@ class Runtime:
         self.spawn("relay", status.run_relay)
         self._routes.append(webhook_route(status, webhook_secrets))
         self.spawn("ratings", status.run_ratings)
+        self.spawn("forget", lambda: run_forget(self.redis, self.consumer))
         self.spawn("vault-purge", lambda: purge_every(vault, s.kanal.vault_purge_interval_s))
 
     def spawn(self, name: str, factory: Callable[[], Awaitable[None]]) -> None:
