@@ -33,6 +33,7 @@ from kanal import streams
 from kanal.keys import Keyring
 from kanal.messages import Complaint, Location, Outbound
 from kanal.redis import Redis
+from tests.harness import assert_clean
 from tests.peers import REPO, free_port
 
 SECRET = "crash-test-key"
@@ -99,19 +100,35 @@ def bridge_env(redis_url: str, crm_url: str, data: Path) -> dict[str, str]:
         KANAL_DATA_DIR=str(data),
         KANAL_CONSUMER="bridge-crash-test",
         KANAL_HTTP_PORT=str(free_port()),
-        KANAL_LOG_LEVEL="WARNING",
+        KANAL_LOG_LEVEL="INFO",
     )
     return env
 
 
+def bridge_log(env: dict[str, str]) -> str:
+    """Everything the bridge processes of a test logged (each appends to one file)."""
+    path = Path(env["KANAL_DATA_DIR"]) / "bridge.log"
+    return path.read_text() if path.exists() else ""
+
+
+def assert_clean_bridge_log(env: dict[str, str]) -> None:
+    text = bridge_log(env)
+    assert "complaint_filed" in text, "the scan must have something to scan"
+    assert_clean(text, where="the bridge's log")
+    assert "62812000" not in text, "a sender id reached the bridge's log"
+    assert "sampah menumpuk" not in text, "no message text in logs"
+
+
 def start_bridge(env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "bridge"],
-        env=env,
-        cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    Path(env["KANAL_DATA_DIR"]).mkdir(parents=True, exist_ok=True)
+    with (Path(env["KANAL_DATA_DIR"]) / "bridge.log").open("ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "bridge"],
+            env=env,
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
 
 
 def kill(proc: subprocess.Popen[bytes]) -> None:
@@ -196,6 +213,7 @@ async def test_kill_between_reading_and_filing(
     assert msg.tracking_id == str(crm.store.list_requests()[0].id)
     pending = await redis.xpending(streams.COMPLAINTS, "bridge")
     assert pending["pending"] == 0
+    assert_clean_bridge_log(env)
 
 
 @pytest.mark.parametrize("honours_key", [True, False], ids=["key-honoured", "key-ignored"])
@@ -229,3 +247,4 @@ async def _random_kills(redis: Redis, redis_url: str, crm: SandboxServer, tmp_pa
     assert kills >= 3
     tracking = [m.tracking_id for m in await tracking_messages(redis)]
     assert len(tracking) == 200 and len(set(tracking)) == 200
+    assert_clean_bridge_log(env)

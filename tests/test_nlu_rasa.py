@@ -38,6 +38,7 @@ from nlu.fallback import FallbackNlu, KeywordMatcher
 from nlu.managed import open_nlu
 from nlu.types import INTENTS
 from tests.conftest import Citizen, Clock
+from tests.harness import PLANTED, assert_clean
 from tests.nlu_fixtures import rasa_log_dir, rasa_model, rasa_nlu, rasa_server
 
 __all__ = ["rasa_log_dir", "rasa_model", "rasa_nlu", "rasa_server"]
@@ -203,8 +204,12 @@ async def test_no_message_text_in_any_log(
 ) -> None:
     secret = "tumpukan sampah di depan rumah Pak Wiryo nomor 17"
     await rasa_nlu.parse(secret)
+    planted = f"nama saya {PLANTED.name}, wa {PLANTED.phone}, {PLANTED.email}, sampah numpuk"
+    await rasa_nlu.parse(planted)
     assert "Wiryo" not in logs.getvalue()
-    assert "Wiryo" not in (rasa_log_dir / "rasa-server.log").read_text(errors="replace")
+    rasa_log = (rasa_log_dir / "rasa-server.log").read_text(errors="replace")
+    assert "Wiryo" not in rasa_log
+    assert_clean(logs.getvalue() + rasa_log, where="the gateway's or Rasa's own log")
 
 
 async def test_model_is_cached_by_content(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

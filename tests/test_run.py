@@ -19,6 +19,7 @@ from kanal.app.channels import CHANNELS, load
 from kanal.http import create_app
 from kanal.settings import CrmSettings, KanalSettings, RasaSettings, RedisSettings
 from tests.conftest import Citizen
+from tests.harness import PLANTED, assert_clean
 from tests.peers import REPO, free_port
 
 
@@ -39,15 +40,17 @@ class KanalRun:
         env = clean_env(
             KANAL_DATA_DIR=str(tmp_path / "var"), KANAL_HTTP_PORT=str(free_port()), **extra
         )
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "kanal", "run"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            env=env,
-            cwd=tmp_path,
-            text=True,
-        )
+        self.log = tmp_path / "kanal-run.log"
+        with self.log.open("w") as err:  # everything it runs logs here: bridge, sandbox, console
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "kanal", "run"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=err,
+                env=env,
+                cwd=tmp_path,
+                text=True,
+            )
 
     def send(self, *lines: str) -> None:
         assert self.proc.stdin
@@ -168,7 +171,13 @@ def test_kanal_run_pushes_an_officer_update_at_once(tmp_path: Path) -> None:
     try:
         m = re.search(r"CRM (http://[\d.]+:\d+)", run.read_until("CRM http://"))
         assert m
-        run.send("sampah menumpuk di pinggir kali", "ya", "/lokasi -6.2 106.83", "lewati", "kirim")
+        run.send(
+            f"sampah menumpuk di pinggir kali. {PLANTED.name}, wa {PLANTED.phone}",
+            "ya",
+            "/lokasi -6.2 106.83",
+            "lewati",
+            "kirim",
+        )
         out = run.read_until("tercatat dengan nomor")
         srid = out.split("tercatat dengan nomor ", 1)[1].split(" ", 1)[0]
         r = httpx.post(
@@ -182,3 +191,7 @@ def test_kanal_run_pushes_an_officer_update_at_once(tmp_path: Path) -> None:
         assert run.stop() == 0
     finally:
         run.close()
+    logged = run.log.read_text()
+    assert "complaint_filed" in logged
+    assert_clean(logged, where="kanal run's log")
+    assert "pinggir kali" not in logged
