@@ -9,14 +9,17 @@ generated once and kept in ``var/secret.key`` (development only; ``kanal doctor`
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 import os
 import secrets
 from pathlib import Path
 
+from cryptography.exceptions import InvalidTag
 from cryptography.fernet import Fernet, MultiFernet
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 
@@ -37,6 +40,7 @@ class Keyring:
         self.fernet = MultiFernet(
             [Fernet(base64.urlsafe_b64encode(_derive(k, b"kanal vault v1"))) for k in keys]
         )
+        self._seal_keys = [AESGCM(_derive(k, b"kanal seal v1")) for k in keys]
 
     @classmethod
     def from_setting(cls, value: str, data_dir: Path) -> Keyring:
@@ -75,6 +79,27 @@ class Keyring:
 
     def decrypt(self, token: str) -> bytes:
         return self.fernet.decrypt(token.encode())
+
+    def seal(self, plaintext: bytes) -> str:
+        """Short-lived secrets (a turn's replies kept for a redelivery): AES-GCM with the
+        newest key, a quarter of Fernet's cost on the engine's hot path."""
+        nonce = os.urandom(12)
+        return base64.urlsafe_b64encode(
+            nonce + self._seal_keys[0].encrypt(nonce, plaintext, None)
+        ).decode()
+
+    def unseal(self, token: str) -> bytes:
+        """The plaintext of :meth:`seal`, under any listed key; ``ValueError`` if none opens it."""
+        try:
+            raw = base64.urlsafe_b64decode(token.encode())
+        except (ValueError, binascii.Error) as exc:
+            raise ValueError("not a sealed value") from exc
+        for key in self._seal_keys:
+            try:
+                return key.decrypt(raw[:12], raw[12:], None)
+            except InvalidTag:
+                continue
+        raise ValueError("no listed key opens it")
 
 
 __all__ = ["Keyring"]

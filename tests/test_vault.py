@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from bridge.vault import Contact, Vault
 from kanal import streams
 from kanal.keys import Keyring
@@ -94,3 +96,15 @@ def test_media_links_survive_key_rotation() -> None:
     token = url.rsplit("/", 1)[1]
     assert verify_token(token, Keyring(["new", "old"]), now=2000) == media_id
     assert verify_token(token, Keyring(["new"]), now=2000) is None
+
+
+def test_sealed_values_open_under_a_rotated_keyring_and_not_under_another() -> None:
+    from kanal.keys import Keyring
+
+    sealed = Keyring(["old"]).seal(b"balasan")
+    assert Keyring(["new", "old"]).unseal(sealed) == b"balasan"
+    assert Keyring(["new", "old"]).seal(b"x") != Keyring(["new", "old"]).seal(b"x")  # nonce
+    with pytest.raises(ValueError):
+        Keyring(["someone-else"]).unseal(sealed)
+    with pytest.raises(ValueError):
+        Keyring(["old"]).unseal("not sealed at all")

@@ -16,8 +16,6 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from cryptography.fernet import InvalidToken
-
 from bots.core import prompts as p
 from bots.core.context import EngineConfig
 from bots.core.gazetteer import Gazetteer, street_detail
@@ -110,24 +108,25 @@ class Engine:
 
     def _seal(self, replies: list[Outbound]) -> str:
         """The turn's replies, encrypted, without the address (the redelivered event has it)."""
-        docs = [r.model_dump(mode="json", exclude=_ADDRESSING) for r in replies]
-        return self.keyring.encrypt(_json(docs).encode())
+        docs = [{f: getattr(r, f) for f in _REPLAYED} for r in replies]
+        return self.keyring.seal(_json(docs).encode())
 
     def _unseal(self, sealed: str, inbound: Inbound, conv: str) -> list[Outbound]:
         if not sealed or sealed == "1":  # "1": recorded before replies were kept
             return []
         try:
-            docs = json.loads(self.keyring.decrypt(sealed))
+            docs = json.loads(self.keyring.unseal(sealed))
             return [
                 Outbound(channel=inbound.channel, to=inbound.user_id, conv=conv, **doc)
                 for doc in docs
             ]
-        except (InvalidToken, ValueError, TypeError):
+        except (ValueError, TypeError):
             log.warning("inbound_replay_unreadable", channel=inbound.channel, conv=conv)
             return []
 
 
-_ADDRESSING = {"channel", "to", "conv"}
+# What a replay needs of each reply; the address comes from the redelivered event.
+_REPLAYED = ("text", "expects", "choices", "tracking_id", "media_url", "kind", "follow_up")
 
 
 class _Turn:
