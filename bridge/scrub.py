@@ -63,6 +63,19 @@ _CONTACT_CUE = re.compile(
 )
 
 
+# An institution's account, not a person's: the city, its offices, police, utilities, news.
+_OFFICIAL = re.compile(
+    r"dki|jakarta|jkt|pemprov|pemkot|pemkab|dinas|sudin|satpol|polda|polres|polisi|tmc|pln|"
+    r"pdam|pam|kominfo|humas|bpbd|damkar|transjakarta|krl|kai|mrt|lrt|bmkg|kelurahan|kecamatan|"
+    r"kemen|official|resmi|info|news|berita|_id$",
+    re.I,
+)
+
+
+def _handle(m: re.Match[str]) -> str:
+    return m.group(0) if _OFFICIAL.search(m.group(0)[1:]) else HANDLE
+
+
 def _digits(s: str) -> int:
     return sum(c.isdigit() for c in s)
 
@@ -116,8 +129,13 @@ _STRONG = re.compile(
     r"diwakili\s+oleh|yang\s+(?:melapor|lapor)|yg\s+lapor|dari\s*:|oleh\s*:|pengirim\s*:|"
     r"cp\s*:|contact\s+person\s*:?|ttd\.?|tertanda|perkenalkan,?(?:\s+(?:saya|nama\s+saya))?|"
     r"dengan\s+(?:bapak|ibu|bpk|sdr|sdri|saudara|saudari)|selaku\s+pelapor|lapor\s+dari|"
-    r"my\s+name\s+is|i'?m|i\s+am|this\s+is|it'?s)\s*[:,]?\s*",
+    r"my\s+name\s+is|i'?m|i\s+am|this\s+is|it'?s|narahubung\s*:?|kontak\s*:|"
+    r"(?:lapor|dilaporkan|ditulis|dikirim)\s+oleh|yang\s+bertanda\s+tangan\s*:?)\s*[:,]?\s*",
     re.I,
+)
+# A reply that addresses the reporter: "Yth. Bapak Cecep Hidayat,"
+_ADDRESSED = re.compile(
+    r"\b(?:yth|kepada)\.?\s+(?=(?:bapak|ibu|bpk|sdr|sdri|saudara|saudari)\.?\s)", re.I
 )
 # An appositive after a role: "saya selaku Ketua RT 04, Hendra Gunawan, melaporkan"
 _ROLE_APPOSITIVE = re.compile(r"\bselaku\b[^,\n]{2,70},\s*", re.I)
@@ -144,7 +162,19 @@ _SIGNOFF = re.compile(
     re.I,
 )
 # A dash signature at the very end: "... makasih min -nita"
-_DASH_SIGNATURE = re.compile(r"(?:^|\s)[-–~]\s?(?=[A-Za-z][a-z]+\s*$)")
+_DASH_SIGNATURE = re.compile(
+    r"(?:^|\s)[-–—~]\s?(?=[A-Za-z][a-z]+(?:\s+[A-Z][a-z]*\.?)*\s*(?:$|\[|\(|/|,|\.\s*\[))"
+)
+# "Lie Tjeng Hwa <[email]>": a name before an address in a mail header or signature
+_BEFORE_ADDRESS = re.compile(r"(?:^|\n|:\s*|,\s*)(?=[A-Z][\w'.-]*(?:\s+[A-Z][\w'.-]*){0,4}\s*<)")
+# "Bagas Permana @bagas_prmn": a display name before a handle, at the start of a line
+_BEFORE_HANDLE = re.compile(r"(?:^|\n)(?=[A-Z][a-z]+(?:\s+[A-Z][a-z]+){0,3}\s+(?:\[akun\]|@))")
+# "saya pemilik toko di sini, Lukas Sutanto" / "sy mamanya, sinta": a self-description and then
+# the name, after a comma
+_SELF_APPOSITIVE = re.compile(r"\b(?:saya|sy|aku|gw|gue)\b[^,.\n]{2,40},\s*", re.I)
+# numbered lists of signers ("1. Hendra Wijaya (RT 02)") after "bertanda tangan" / a petition
+_SIGNER_LIST = re.compile(r"(?:^|\n)[ \t]*\d{1,2}[.)][ \t]+")
+_PETITION = re.compile(r"bertanda\s+tangan|petisi|daftar\s+(?:warga|nama)|nama\s+warga", re.I)
 _ROLE_WORDS = frozenset(
     [
         "rt",
@@ -210,11 +240,14 @@ _PREFIXES = (
 )
 
 
-def _ordinary(low: str) -> bool:
-    """An ordinary word, or one made of an ordinary root ("laporkan", "dibersihkan")."""
+def _ordinary(low: str, *, exact: bool = False) -> bool:
+    """An ordinary word, or (``exact`` off) one made of an ordinary root ("laporkan",
+    "dibersihkan"). Capitalised words are only looked up as they are: "Hasan" is no "has-an"."""
     common = ordinary_words()
     if low in common:
         return True
+    if exact:
+        return False
     roots = {low}
     roots |= {low[: -len(x)] for x in _SUFFIXES if low.endswith(x) and len(low) - len(x) >= 3}
     for root in list(roots):
@@ -222,6 +255,23 @@ def _ordinary(low: str) -> bool:
             root[len(x) :] for x in _PREFIXES if root.startswith(x) and len(root) - len(x) >= 3
         }
     return any(r in common for r in roots)
+
+
+_REST_OF_NAME = re.compile(r"(?:[ \t]+[A-Z][\w'’.-]*){0,3}[ \t]*(?:,[^\n]*)?(?:\n|$| {3,})")
+
+
+_NEXT_WORD = re.compile(r"[ \t]+([A-Z][a-z'’-]+)\b")
+
+
+def _next_is_name(text: str, pos: int) -> bool:
+    """Whether the next word is a capitalised word that is no ordinary one ("Sari Anggraini")."""
+    m = _NEXT_WORD.match(text, pos)
+    return m is not None and not _ordinary(m.group(1).lower(), exact=True)
+
+
+def _name_line(text: str, pos: int) -> bool:
+    """Whether the line goes on with capitalised words only (a signature: "Dimas Wicaksono")."""
+    return _REST_OF_NAME.match(text, pos) is not None
 
 
 def _name_end(text: str, start: int, *, strong: bool, need_capital: bool) -> int:
@@ -247,7 +297,16 @@ def _name_end(text: str, start: int, *, strong: bool, need_capital: bool) -> int
                 break
             if low in STOPWORDS and not (strong and words == 0 and capital):
                 break
-            if _ordinary(low) and not (capital and (words > 0 or strong or titled)):
+            if _ordinary(low, exact=capital) and not (
+                capital
+                and (
+                    words > 0
+                    or strong
+                    or titled
+                    or (need_capital and _name_line(text, m.end()))
+                    or _next_is_name(text, m.end())
+                )
+            ):
                 break
             if words > 0 and capitalised_name and not capital:
                 break  # "Budi mau lapor": a capitalised name ends at a lowercase word
@@ -288,7 +347,7 @@ def _signature_lines(text: str) -> list[tuple[int, int]]:
 
 
 _SELF_OR_HOUSEHOLD = re.compile(r"\b(?:saya|sy|aku|gw|gue|kami|" + _HOUSEHOLD[3:], re.I)
-_AND = re.compile(r"\s+(?:dan|&|serta)\s+")
+_AND = re.compile(r"\s+(?:dan|&|serta)\s+|\s*/\s*|\s*&\s*")
 _INNER_LEAD = re.compile(r"(?:keluarga|panggil(?:\s+saja)?|alias|a\.k\.a\.?)\s+", re.I)
 
 
@@ -307,6 +366,10 @@ def _names(text: str) -> str:
         (_ROLE_APPOSITIVE, False, True),
         (_OPENING, False, True),
         (_DASH_SIGNATURE, False, False),
+        (_BEFORE_ADDRESS, False, True),
+        (_BEFORE_HANDLE, False, True),
+        (_SELF_APPOSITIVE, False, False),
+        (_ADDRESSED, False, True),
     ):
         for m in pattern.finditer(text):
             end = _name_end(text, m.end(), strong=strong, need_capital=capital)
@@ -318,6 +381,8 @@ def _names(text: str) -> str:
         close = text.find(")", m.end())
         before = text[max(0, m.start() - 40) : m.start()]
         after_contact = PHONE in before or _SELF_OR_HOUSEHOLD.search(before[-25:]) is not None
+        if after_contact:  # "(agus)" after a number: a chat name, lowercase as typed
+            end = max(end, _name_end(text, inner, strong=False, need_capital=False))
         at_line_end = text[close + 1 :].split("\n", 1)[0].strip(" .,") == ""
         tail = text[end:close]
         if (
@@ -333,8 +398,43 @@ def _names(text: str) -> str:
             more = _name_end(text, joined.end(), strong=False, need_capital=True)
             if more > joined.end():
                 spans.append((joined.end(), more))
+    if _PETITION.search(text):
+        for m in _SIGNER_LIST.finditer(text):
+            end = _name_end(text, m.end(), strong=False, need_capital=True)
+            if end > m.end():
+                spans.append((m.end(), end))
     spans += _signature_lines(text)
+    spans += _closing_block(text)
     return _replace(text, spans, NAME)
+
+
+_CLOSING = re.compile(
+    r"\b(?:hormat\s+(?:saya|kami)|salam(?:\s+(?:hormat|sejahtera|hangat))?|wassalam\S*|"
+    r"terima\s*kasih|regards|best\s+regards|tertanda|ttd\.?|a\.n\.\s+warga)\b[^\n]*\n",
+    re.I,
+)
+
+
+def _closing_block(text: str) -> list[tuple[int, int]]:
+    """In the lines after a letter's last sign-off, every line (or column of a line) that
+    opens with a name, before a role, an address or a number: "Ir. H. Bambang Sutrisno, M.T."."""
+    found = list(_CLOSING.finditer(text))
+    if not found:
+        return []
+    spans: list[tuple[int, int]] = []
+    pos = found[-1].end()
+    for line in text[pos:].split("\n")[:12]:
+        # a signature block may stand in columns: "Ketua RT 010,        Sekretaris RT 010,"
+        for column in re.finditer(r"\S.*?(?= {3,}|$)", line):
+            body = column.group()
+            lead = pos + column.start() + len(body) - len(body.lstrip("([-–—"))
+            stop = pos + column.end()
+            end = _name_end(text, lead, strong=False, need_capital=True)
+            rest = text[end:stop]
+            if end > lead and (not rest.strip() or rest.lstrip()[:1] in ",()/<-–—|["):
+                spans.append((lead, end))
+        pos += len(line) + 1
+    return spans
 
 
 def scrub(text: str) -> str:
@@ -343,7 +443,7 @@ def scrub(text: str) -> str:
         return text
     text = _EMAIL.sub(EMAIL, text)
     text = _PROFILE.sub(HANDLE, text)
-    text = _HANDLE.sub(HANDLE, text)
+    text = _HANDLE.sub(_handle, text)
     text = _ACCOUNT.sub(lambda m: m.group(0).replace(m.group(1), ACCOUNT), text)
     text = _ID16.sub(NIK, text)
     text = _NPWP.sub(NPWP, text)

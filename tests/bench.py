@@ -176,10 +176,11 @@ def scrub_figures() -> dict[str, float]:
     from tests.scrub_eval import DATA, evaluate, load
 
     out: dict[str, float] = {}
-    for name, suffix in (("heldout", ""), ("tuning", "_tuning")):
-        if not (DATA / f"{name}.jsonl").exists():
+    for names, suffix in ((["heldout"], ""), (["tuning", "tuning_messages"], "_tuning")):
+        cases = [c for n in names if (DATA / f"{n}.jsonl").exists() for c in load(n)]
+        if not cases:
             continue
-        score = evaluate(load(name), scrub)
+        score = evaluate(cases, scrub)
         out[f"scrub_recall{suffix}"] = round(score.recall, 3)
         out[f"scrub_kept{suffix}"] = round(score.kept_share, 3)
     return out

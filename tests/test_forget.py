@@ -53,11 +53,16 @@ class Chat:
 
     def close(self) -> list[dict[str, Any]]:
         assert self.proc.stdin and self.proc.stdout
-        self.proc.stdin.close()
-        rest = [json.loads(line) for line in self.proc.stdout.read().splitlines() if line]
-        assert self.proc.wait(timeout=60) == 0
-        self.proc.stdout.close()
-        return rest
+        try:
+            self.proc.stdin.close()
+            rest = [json.loads(line) for line in self.proc.stdout.read().splitlines() if line]
+            assert self.proc.wait(timeout=60) == 0
+            return rest
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+            self.proc.stdout.close()
 
 
 async def everything_in(redis: Redis) -> list[str]:

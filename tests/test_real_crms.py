@@ -109,10 +109,14 @@ class Console:
 
     async def close(self) -> int:
         assert self.proc.stdin and self.proc.stdout
-        self.proc.stdin.close()
-        code = await asyncio.to_thread(self.proc.wait, 60)
-        self.proc.stdout.close()
-        return code
+        try:
+            self.proc.stdin.close()
+            return await asyncio.to_thread(self.proc.wait, 60)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+            self.proc.stdout.close()
 
 
 async def test_an_update_with_a_string_id_reaches_the_console(

@@ -83,12 +83,15 @@ def test_phrasings_nobody_listed_one_by_one(text: str, gone: list[str], kept: li
     assert scrub(out) == out
 
 
-def test_the_tuning_table() -> None:
-    """The 228-case table written for tuning (tests/data/scrub/tuning.jsonl). The held-out set
-    (heldout.jsonl) is measured by make bench, never asserted here, so it is not tuned on."""
+@pytest.mark.parametrize(("name", "recall"), [("tuning", 0.95), ("tuning_messages", 0.9)])
+def test_the_tuning_tables(name: str, recall: float) -> None:
+    """The tables written for tuning, by other hands than the code's: one phrasing per case
+    (tuning.jsonl, 228 cases) and whole letters, e-mails, chats (tuning_messages.jsonl, 105).
+    The held-out set (heldout.jsonl) is measured by make bench, never asserted here, so that
+    nobody tunes on it."""
     from tests.scrub_eval import evaluate, load
 
-    score = evaluate(load("tuning"), scrub)
+    score = evaluate(load(name), scrub)
     assert score.go >= 150
-    assert score.recall >= 0.95, "\n".join(score.misses)
+    assert score.recall >= recall, "\n".join(score.misses)
     assert score.kept_share >= 0.98, "\n".join(score.losses)
