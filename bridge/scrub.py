@@ -63,13 +63,15 @@ _CONTACT_CUE = re.compile(
 )
 
 
-# An institution's account, not a person's: the city, its offices, police, utilities, news.
+# An institution's account, not a person's: the city, its offices, police, utilities.
 _OFFICIAL = re.compile(
-    r"dki|jakarta|jkt|pemprov|pemkot|pemkab|dinas|sudin|satpol|polda|polres|polisi|tmc|pln|"
-    r"pdam|pam|kominfo|humas|bpbd|damkar|transjakarta|krl|kai|mrt|lrt|bmkg|kelurahan|kecamatan|"
-    r"kemen|official|resmi|info|news|berita|_id$",
+    r"dki|pemprov|pemkot|pemkab|dinas|sudin|satpol|polda|polres|polisi|tmc|pln|pdam|kominfo|"
+    r"humas|bpbd|damkar|transjakarta|bmkg|kelurahan|kecamatan|kemen|^info|^pt[A-Z]|^mrt|^krl|"
+    r"^kai\d|^lrt",
     re.I,
 )
+# A government address (aduan@jakarta.go.id) is nobody's personal e-mail.
+_INSTITUTION = re.compile(r"@(?:[\w-]+\.)*go\.id$", re.I)
 
 
 def _handle(m: re.Match[str]) -> str:
@@ -125,11 +127,12 @@ _HONORIFIC_RE = re.compile(_HONORIFIC + r"$", re.I)
 # Strong: a name must follow. Weak: a name may follow (it must not be an ordinary word).
 _STRONG = re.compile(
     r"\b(?:nama\s+(?:saya|sy|aku|ku|gw|gue|ane|kami|lengkap|pelapor)(?:\s+adalah)?|namaku|"
-    r"nama\s*:|bernama|atas\s+nama|a\s?\.\s?n\s?\.|a/n|\ban\.|pelapor\s*:?|dilaporkan\s+oleh|"
+    r"nama\s*:|bernama|atas\s+nama|a\s?\.\s?n\b\.?|a/n|\ban\.|pelapor\s*:?|dilaporkan\s+oleh|"
     r"diwakili\s+oleh|yang\s+(?:melapor|lapor)|yg\s+lapor|dari\s*:|oleh\s*:|pengirim\s*:|"
     r"cp\s*:|contact\s+person\s*:?|ttd\.?|tertanda|perkenalkan,?(?:\s+(?:saya|nama\s+saya))?|"
     r"dengan\s+(?:bapak|ibu|bpk|sdr|sdri|saudara|saudari)|selaku\s+pelapor|lapor\s+dari|"
     r"my\s+name\s+is|i'?m|i\s+am|this\s+is|it'?s|narahubung\s*:?|kontak\s*:|"
+    r"panggil(?:\s+(?:aja|saja))?(?:\s+(?:bang|mas|mbak|kak|pak|bu))?|nama(?=\s+[A-Z])|"
     r"(?:lapor|dilaporkan|ditulis|dikirim)\s+oleh|yang\s+bertanda\s+tangan\s*:?)\s*[:,]?\s*",
     re.I,
 )
@@ -148,7 +151,7 @@ _HOUSEHOLD = (
     r"mertua|nenek|kakek|om|tante|paman|bibi|keponakan|cucu|keluarga)"
 )
 _WEAK = re.compile(
-    r"\b(?:saya|sy|aku|gw|gue|gua|ane|ana|aye|kulo|abdi|ini|iki|kami)\s*,?\s+"
+    r"\b(?:saya|sy|aku|aq|gw|gue|gua|ane|ana|aye|kulo|abdi|ambo|awak|ogut|ini|iki|kami)\s*,?\s+"
     r"(?:(?:adalah|dengan|dgn|dg|si)\s+)?"
     r"|\b" + _HOUSEHOLD + r"(?:\s+ipar)?\s+(?:saya|sy|ku|aku|gw|gue|kami|dari)\s*,?\s+"
     r"(?:(?:si|yaitu|yakni)\s+)?",
@@ -157,7 +160,7 @@ _WEAK = re.compile(
 _SIGNOFF = re.compile(
     r"\b(?:hormat\s+(?:saya|kami)|salam(?:\s+(?:hormat|sejahtera|hangat))?|wassalam\S*|"
     r"terima\s*kasih|terimakasih|makasih|trims|tks|thanks|thank\s+you|thx|regards|"
-    r"best\s+regards|tabik|matur\s+nuwun|nuhun|sekian)"
+    r"best\s+regards|tabik|matur\s+nuwun|nuhun|sekian|ttd(?:\s+warga)?)"
     r"\s*[,.!]*[ \t]*(?:\n[ \t]*)?(?:[-–(][ \t]*)?",
     re.I,
 )
@@ -169,6 +172,18 @@ _DASH_SIGNATURE = re.compile(
 _BEFORE_ADDRESS = re.compile(r"(?:^|\n|:\s*|,\s*)(?=[A-Z][\w'.-]*(?:\s+[A-Z][\w'.-]*){0,4}\s*<)")
 # "Bagas Permana @bagas_prmn": a display name before a handle, at the start of a line
 _BEFORE_HANDLE = re.compile(r"(?:^|\n)(?=[A-Z][a-z]+(?:\s+[A-Z][a-z]+){0,3}\s+(?:\[akun\]|@))")
+# "[19.02, 5/3/2025] Sutrisno Wibowo: pak ini …": the sender of a forwarded chat log
+_CHAT_SENDER = re.compile(r"(?:^|\n)\[[^\]\n]{4,30}\]\s*(?=[^\n:]{2,40}:)")
+# "Gilang 🏍️ @gilang_r · 1j": a display name, maybe with an emoji, before a handle
+_DISPLAY_NAME = re.compile(
+    r"(?:^|\n)(?=[A-Z][\w'-]*(?:\s+[A-Z][\w'-]*){0,3}[^\w\n@\[]{0,8}(?:&[^\n\[@]{0,15})?"
+    r"(?:\[akun\]|@))"
+)
+# "… Hendrik [nomor telepon]", "-Nurul, [nomor telepon]": a name just before a phone number
+_BEFORE_PHONE = re.compile(
+    r"(?<![\w.])((?:[A-Z][\w'-]*\.?\s+){0,3}[A-Z][\w'-]*\.?)[ ,:]*"
+    r"(?:(?:hp|wa|telp|tlp)\.?\s*:?\s*)?" + re.escape("[nomor telepon]")
+)
 # "saya pemilik toko di sini, Lukas Sutanto" / "sy mamanya, sinta": a self-description and then
 # the name, after a comma
 _SELF_APPOSITIVE = re.compile(r"\b(?:saya|sy|aku|gw|gue)\b[^,.\n]{2,40},\s*", re.I)
@@ -346,6 +361,8 @@ def _signature_lines(text: str) -> list[tuple[int, int]]:
     return spans
 
 
+# "makasih, tono" / "ttd warga (ucup)": a sign-off's name at the very end, as typed
+_LAST_WORDS = re.compile(r"(?:warga\s+)?\(?[a-z][a-z'-]+(?:\s+[a-z][a-z'-]+)?\)?\s*[.!]*\s*$", re.I)
 _SELF_OR_HOUSEHOLD = re.compile(r"\b(?:saya|sy|aku|gw|gue|kami|" + _HOUSEHOLD[3:], re.I)
 _AND = re.compile(r"\s+(?:dan|&|serta)\s+|\s*/\s*|\s*&\s*")
 _INNER_LEAD = re.compile(r"(?:keluarga|panggil(?:\s+saja)?|alias|a\.k\.a\.?)\s+", re.I)
@@ -370,9 +387,12 @@ def _names(text: str) -> str:
         (_BEFORE_HANDLE, False, True),
         (_SELF_APPOSITIVE, False, False),
         (_ADDRESSED, False, True),
+        (_CHAT_SENDER, False, False),
+        (_DISPLAY_NAME, False, True),
     ):
         for m in pattern.finditer(text):
-            end = _name_end(text, m.end(), strong=strong, need_capital=capital)
+            lower_ok = pattern is _SIGNOFF and _LAST_WORDS.match(text, m.end()) is not None
+            end = _name_end(text, m.end(), strong=strong, need_capital=capital and not lower_ok)
             if end > m.end():
                 spans.append((m.end(), end))
     for m in _BRACKETED.finditer(text):
@@ -398,6 +418,15 @@ def _names(text: str) -> str:
             more = _name_end(text, joined.end(), strong=False, need_capital=True)
             if more > joined.end():
                 spans.append((joined.end(), more))
+    for m in _BEFORE_PHONE.finditer(text):
+        # the longest tail of the capitalised run that is a name: "… sore. Ibu Hasanah [hp]"
+        run = m.group(1)
+        for cut in [0, *[i + 1 for i, c in enumerate(run) if c == " "]]:
+            start = m.start(1) + cut
+            end = _name_end(text, start, strong=False, need_capital=True)
+            if end >= m.end(1) - 1 and end > start:
+                spans.append((start, end))
+                break
     if _PETITION.search(text):
         for m in _SIGNER_LIST.finditer(text):
             end = _name_end(text, m.end(), strong=False, need_capital=True)
@@ -441,7 +470,7 @@ def scrub(text: str) -> str:
     """Replace personal values with placeholders; idempotent."""
     if not text:
         return text
-    text = _EMAIL.sub(EMAIL, text)
+    text = _EMAIL.sub(lambda m: m.group(0) if _INSTITUTION.search(m.group(0)) else EMAIL, text)
     text = _PROFILE.sub(HANDLE, text)
     text = _HANDLE.sub(_handle, text)
     text = _ACCOUNT.sub(lambda m: m.group(0).replace(m.group(1), ACCOUNT), text)

@@ -176,7 +176,10 @@ def scrub_figures() -> dict[str, float]:
     from tests.scrub_eval import DATA, evaluate, load
 
     out: dict[str, float] = {}
-    for names, suffix in ((["heldout"], ""), (["tuning", "tuning_messages"], "_tuning")):
+    for names, suffix in (
+        (["heldout"], ""),
+        (["tuning", "tuning_messages", "tuning_informal"], "_tuning"),
+    ):
         cases = [c for n in names if (DATA / f"{n}.jsonl").exists() for c in load(n)]
         if not cases:
             continue
