@@ -46,6 +46,7 @@ _PROFILE = re.compile(
     re.I,
 )
 _HANDLE = re.compile(r"(?<![\w@.])@[A-Za-z0-9_](?:[A-Za-z0-9_.]{0,28}[A-Za-z0-9_])?")
+_NIP = re.compile(r"(?<![\d])\d{8}[ .-]?\d{6}[ .-]?\d[ .-]?\d{3}(?![\d])")  # civil servants
 _ID16 = re.compile(r"(?<![\d])\d(?:[ .-]?\d){15}(?![\d])")  # NIK, KK
 _NPWP = re.compile(r"(?<![\d])\d{2}[.\s]?\d{3}[.\s]?\d{3}[.\s]?\d[.\s-]?\d{3}[.\s]?\d{3}(?![\d])")
 _ACCOUNT = re.compile(
@@ -133,7 +134,7 @@ _STRONG = re.compile(
     r"dengan\s+(?:bapak|ibu|bpk|sdr|sdri|saudara|saudari)|selaku\s+pelapor|lapor\s+dari|"
     r"my\s+name\s+is|i'?m|i\s+am|this\s+is|it'?s|narahubung\s*:?|kontak\s*:|"
     r"panggil(?:\s+(?:aja|saja))?(?:\s+(?:bang|mas|mbak|kak|pak|bu))?|nama(?=\s+[A-Z])|"
-    r"(?:lapor|dilaporkan|ditulis|dikirim)\s+oleh|yang\s+bertanda\s+tangan\s*:?)\s*[:,]?\s*",
+    r"(?:lapor|dilaporkan|ditulis|dikirim)\s+oleh|yang\s+bertanda\s+tangan\s*:?)(?:(?<=[:.])|\b)\s*[:,]?\s*",
     re.I,
 )
 # A reply that addresses the reporter: "Yth. Bapak Cecep Hidayat,"
@@ -159,7 +160,8 @@ _WEAK = re.compile(
 )
 _SIGNOFF = re.compile(
     r"\b(?:hormat\s+(?:saya|kami)|salam(?:\s+(?:hormat|sejahtera|hangat))?|wassalam\S*|"
-    r"terima\s*kasih|terimakasih|makasih|trims|tks|thanks|thank\s+you|thx|regards|"
+    r"terima\s*kasih|terimakasih|makasih|trims|tks|thanks|thank\s+you|thx|regards|rgds|best|"
+    r"cheers|salam\s+hangat|"
     r"best\s+regards|tabik|matur\s+nuwun|nuhun|sekian|ttd(?:\s+warga)?)"
     r"\s*[,.!]*[ \t]*(?:\n[ \t]*)?(?:[-–(][ \t]*)?",
     re.I,
@@ -169,7 +171,9 @@ _DASH_SIGNATURE = re.compile(
     r"(?:^|\s)[-–—~]\s?(?=[A-Za-z][a-z]+(?:\s+[A-Z][a-z]*\.?)*\s*(?:$|\[|\(|/|,|\.\s*\[))"
 )
 # "Lie Tjeng Hwa <[email]>": a name before an address in a mail header or signature
-_BEFORE_ADDRESS = re.compile(r"(?:^|\n|:\s*|,\s*)(?=[A-Z][\w'.-]*(?:\s+[A-Z][\w'.-]*){0,4}\s*<)")
+_BEFORE_ADDRESS = re.compile(
+    r"(?:^|\n|:\s*|,\s*|;\s*)(?=[A-Z][\w'.-]*(?:\s+[A-Z][\w'.-]*){0,4}\s*<)"
+)
 # "Bagas Permana @bagas_prmn": a display name before a handle, at the start of a line
 _BEFORE_HANDLE = re.compile(r"(?:^|\n)(?=[A-Z][a-z]+(?:\s+[A-Z][a-z]+){0,3}\s+(?:\[akun\]|@))")
 # "[19.02, 5/3/2025] Sutrisno Wibowo: pak ini …": the sender of a forwarded chat log
@@ -220,6 +224,45 @@ _ROLE_WORDS = frozenset(
         "bro",
         "pak",
         "bu",
+        "pendeta",
+        "pastor",
+        "pimpinan",
+        "pengasuh",
+        "direktur",
+        "manajer",
+        "koordinator",
+        "wakil",
+        "anggota",
+        "seksi",
+        "humas",
+        "tim",
+        "kelurahan",
+        "kecamatan",
+        "kel",
+        "kec",
+        "kota",
+        "jakarta",
+        "jl",
+        "jln",
+        "jalan",
+        "gg",
+        "gang",
+        "komplek",
+        "perumahan",
+        "blok",
+        "masjid",
+        "mushola",
+        "gereja",
+        "vihara",
+        "pura",
+        "sekolah",
+        "sdn",
+        "smpn",
+        "sman",
+        "yayasan",
+        "pt",
+        "cv",
+        "toko",
     ]
 )
 
@@ -434,9 +477,19 @@ def _names(text: str) -> str:
                 spans.append((m.end(), end))
     spans += _signature_lines(text)
     spans += _closing_block(text)
+    for m in _BEFORE_THREAD.finditer(text):
+        end = _name_end(text, m.start(1), strong=False, need_capital=True)
+        if end >= m.end(1):
+            spans.append((m.start(1), end))
     return _replace(text, spans, NAME)
 
 
+# "Clara\n\nOn Tue, 4 Mar … wrote:" / "Arif\n\nDikirim dari Yahoo Mail": a lone name line that
+# ends a message before a quoted thread or an app's footer
+_BEFORE_THREAD = re.compile(
+    r"(?:^|\n)[ \t]*([A-Z][\w'.-]*(?:[ \t]+[A-Z][\w'.-]*){0,3})[ \t]*\n(?:[ \t]*\n)*[ \t]*"
+    r"(?:On\s.{5,80}wrote:|Pada\s.{5,80}menulis:|-{3,}|Dikirim dari|Sent from|>)",
+)
 _CLOSING = re.compile(
     r"\b(?:hormat\s+(?:saya|kami)|salam(?:\s+(?:hormat|sejahtera|hangat))?|wassalam\S*|"
     r"terima\s*kasih|regards|best\s+regards|tertanda|ttd\.?|a\.n\.\s+warga)\b[^\n]*\n",
@@ -452,7 +505,7 @@ def _closing_block(text: str) -> list[tuple[int, int]]:
         return []
     spans: list[tuple[int, int]] = []
     pos = found[-1].end()
-    for line in text[pos:].split("\n")[:12]:
+    for line in text[pos:].split("\n")[:24]:
         # a signature block may stand in columns: "Ketua RT 010,        Sekretaris RT 010,"
         for column in re.finditer(r"\S.*?(?= {3,}|$)", line):
             body = column.group()
@@ -474,6 +527,7 @@ def scrub(text: str) -> str:
     text = _PROFILE.sub(HANDLE, text)
     text = _HANDLE.sub(_handle, text)
     text = _ACCOUNT.sub(lambda m: m.group(0).replace(m.group(1), ACCOUNT), text)
+    text = _NIP.sub(NIK, text)
     text = _ID16.sub(NIK, text)
     text = _NPWP.sub(NPWP, text)
     text = _phones(text)

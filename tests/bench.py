@@ -178,7 +178,7 @@ def scrub_figures() -> dict[str, float]:
     out: dict[str, float] = {}
     for names, suffix in (
         (["heldout"], ""),
-        (["tuning", "tuning_messages", "tuning_informal"], "_tuning"),
+        (["tuning", "tuning_messages", "tuning_informal", "tuning_letters"], "_tuning"),
     ):
         cases = [c for n in names if (DATA / f"{n}.jsonl").exists() for c in load(n)]
         if not cases:
