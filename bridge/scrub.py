@@ -263,6 +263,17 @@ _ROLE_WORDS = frozenset(
         "pt",
         "cv",
         "toko",
+        "jemaat",
+        "majelis",
+        "paguyuban",
+        "forum",
+        "karang",
+        "taruna",
+        "posyandu",
+        "pkk",
+        "dkm",
+        "ressort",
+        "umat",
     ]
 )
 
@@ -481,6 +492,7 @@ def _names(text: str) -> str:
         end = _name_end(text, m.start(1), strong=False, need_capital=True)
         if end >= m.end(1):
             spans.append((m.start(1), end))
+    spans += _elsewhere(text, spans)
     return _replace(text, spans, NAME)
 
 
@@ -495,6 +507,44 @@ _CLOSING = re.compile(
     r"terima\s*kasih|regards|best\s+regards|tertanda|ttd\.?|a\.n\.\s+warga)\b[^\n]*\n",
     re.I,
 )
+
+
+_PLACE_BEFORE = re.compile(
+    r"(?:jl|jln|jalan|gg|gang|masjid|mushola|gereja|stasiun|halte|komplek|perumahan|taman|"
+    r"pasar|sd|sdn|smp|smpn|sma|sman|rs|rsud|universitas|kampus|toko|warung|pt|cv)\.?\s*$",
+    re.I,
+)
+
+
+_RUN_BACK = re.compile(r"(?:[A-Z][\w'’.-]*\s+)+$")
+
+
+def _elsewhere(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """A name found once is the same name everywhere else in the message ("Hendra" in the
+    greeting, "Hendra Gunawan" in the signature), in the same case, except inside the name of
+    a place (Jl. Ahmad Yani next to a reporter called Yani, Jl. Cut Meutia next to Cut)."""
+    words: set[str] = set()
+    for start, end in spans:
+        for w in re.findall(r"[A-Za-z][A-Za-z'’-]{2,}", text[start:end]):
+            low = w.lower()
+            if not _HONORIFIC_RE.match(w) and low not in _ROLE_WORDS and not _ordinary(low):
+                words.update({w, w.capitalize(), w.upper()} if w[:1].isupper() else {w})
+    if not words:
+        return []
+    pattern = re.compile(r"\b(" + "|".join(sorted(map(re.escape, words))) + r")\b")
+    found: list[tuple[int, int]] = []
+    for m in pattern.finditer(text):
+        if any(s <= m.start() < e for s, e in spans):
+            continue
+        before = text[max(0, m.start() - 60) : m.start()]
+        run = _RUN_BACK.search(before)
+        head = before[: run.start()] if run else before
+        if _PLACE_BEFORE.search(head[-14:]) or _PLACE_BEFORE.search(before[-14:]):
+            continue  # part of a street's, a mosque's, a school's name
+        if run and _PLACE_BEFORE.match(run.group(0).split()[0]):
+            continue
+        found.append((m.start(), m.end()))
+    return found
 
 
 def _closing_block(text: str) -> list[tuple[int, int]]:
