@@ -244,3 +244,17 @@ async def _xlen(redis: Redis, stream: str, n: int) -> bool:
 
 async def _true(value: bool) -> bool:
     return value
+
+
+async def test_queued_replies_go_out_in_order_through_the_outbox(redis: Redis) -> None:
+    """What a push channel (webhook, Kannel) does with its replies before answering 200."""
+    from bots.core.worker import queue_replies
+
+    await queue_replies(redis, [msg(1), msg(2), msg(3)])
+    platform = Platform()
+    task = start(redis, platform)
+    try:
+        await until(lambda: _true(len(platform.sent) == 3))
+    finally:
+        await stop_tasks([task])
+    assert [o.text for _, o in platform.sent] == ["pesan 1", "pesan 2", "pesan 3"]

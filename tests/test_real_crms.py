@@ -190,13 +190,7 @@ async def test_a_remapped_service_code_is_what_the_crm_receives(
         assert services.missing() == ["fasilitas_umum", "pelanggaran"]
         assert services.code("fasilitas_umum") == "UMUM-99"
         vault = Vault(redis, Keyring([SECRET]))
-        task = asyncio.create_task(Submitter(redis, client, vault, services=services).run())
-        try:
-            async with asyncio.timeout(20):
-                while not await is_filed(redis, sampah):
-                    await asyncio.sleep(0.05)
-        finally:
-            await stop_tasks([task])
+        await file_all(Submitter(redis, client, vault, services=services), redis, [sampah])
         [req] = crm.store.list_requests()
         assert req.service_code == "KEBERSIHAN-01"
         assert req.attributes["kanal_category"] == "sampah"
@@ -206,6 +200,29 @@ def test_without_a_map_a_category_the_crm_lacks_goes_to_lainnya() -> None:
     services = ServiceMap()
     services.learn(["sampah", "lainnya"])
     assert services.code("sampah") == "sampah" and services.code("pohon") == "lainnya"
+
+
+async def file_all(submitter: Submitter, redis: Redis, ids: list[str]) -> None:
+    """Run the submitter (and its token poll) until every one of ``ids`` has a CRM id."""
+    tasks = [asyncio.create_task(submitter.run()), asyncio.create_task(submitter.run_tokens())]
+    try:
+        async with asyncio.timeout(20):
+            while not all([await is_filed(redis, i) for i in ids]):
+                await asyncio.sleep(0.05)
+    finally:
+        await stop_tasks(tasks)
+
+
+async def forward(upstream: str, request: Request) -> httpx.Response:
+    """Pass one request on to the sandbox, as a front proxy does."""
+    async with httpx.AsyncClient(base_url=upstream) as client:
+        return await client.request(
+            request.method,
+            request.url.path,
+            params=request.query_params,
+            content=await request.body(),
+            headers={k: v for k, v in request.headers.items() if k.lower() != "host"},
+        )
 
 
 class Tamper:
@@ -223,14 +240,7 @@ class Tamper:
         if self.fail > 0:
             self.fail -= 1
             return Response(json.dumps([{"code": 503, "description": "maintenance"}]), 503)
-        async with httpx.AsyncClient(base_url=self.upstream) as client:
-            r = await client.request(
-                request.method,
-                request.url.path,
-                params=request.query_params,
-                content=await request.body(),
-                headers={k: v for k, v in request.headers.items() if k.lower() != "host"},
-            )
+        r = await forward(self.upstream, request)
         body = r.content
         if self.bad_record is not None and request.url.path.startswith("/servicerequestupdates"):
             body = json.dumps([self.bad_record, *r.json()]).encode()
@@ -242,13 +252,7 @@ class Tamper:
 
 async def _filed(redis: Redis, crm: SandboxServer, client: Open311Client, n: int) -> list[str]:
     ids = await enqueue(redis, n)
-    task = asyncio.create_task(Submitter(redis, client, Vault(redis, Keyring([SECRET]))).run())
-    try:
-        async with asyncio.timeout(20):
-            while not all([await is_filed(redis, i) for i in ids]):
-                await asyncio.sleep(0.05)
-    finally:
-        await stop_tasks([task])
+    await file_all(Submitter(redis, client, Vault(redis, Keyring([SECRET]))), redis, ids)
     return [str(r.id) for r in sorted(crm.store.list_requests(), key=lambda r: r.id)]
 
 
@@ -348,13 +352,7 @@ async def test_no_personal_value_in_what_a_real_crm_receives(redis: Redis, tmp_p
         Open311Client(crm.url) as client,
     ):
         submitter = Submitter(redis, client, Vault(redis, Keyring([SECRET])), token_poll_s=0.1)
-        tasks = [asyncio.create_task(submitter.run()), asyncio.create_task(submitter.run_tokens())]
-        try:
-            async with asyncio.timeout(20):
-                while not await is_filed(redis, cid):
-                    await asyncio.sleep(0.05)
-        finally:
-            await stop_tasks(tasks)
+        await file_all(submitter, redis, [cid])
         [req] = crm.store.list_requests()
         assert reference(cid) in (req.description or "")
         assert req.attributes["kanal_ref"] == reference(cid)
@@ -429,16 +427,7 @@ async def test_jurisdiction_id_goes_with_every_call(redis: Redis, tmp_path: Path
             assert await client.services()
             [cid] = await enqueue(redis, 1)
             submitter = Submitter(redis, client, Vault(redis, Keyring([SECRET])), token_poll_s=0.1)
-            tasks = [
-                asyncio.create_task(submitter.run()),
-                asyncio.create_task(submitter.run_tokens()),
-            ]
-            try:
-                async with asyncio.timeout(20):
-                    while not await is_filed(redis, cid):
-                        await asyncio.sleep(0.05)
-            finally:
-                await stop_tasks(tasks)
+            await file_all(submitter, redis, [cid])
             [req] = crm.store.list_requests()
             crm.store.add_update(req.id, "resolved", "Sudah diangkut")
             status = StatusService(redis, client, Vault(redis, Keyring([SECRET])))
@@ -459,14 +448,7 @@ class Forgetful:
         self.posts = 0
 
     async def handle(self, request: Request) -> Response:
-        async with httpx.AsyncClient(base_url=self.upstream) as client:
-            r = await client.request(
-                request.method,
-                request.url.path,
-                params=request.query_params,
-                content=await request.body(),
-                headers={k: v for k, v in request.headers.items() if k.lower() != "host"},
-            )
+        r = await forward(self.upstream, request)
         if request.method == "POST":
             self.posts += 1
             if self.posts == 1:
@@ -486,13 +468,7 @@ async def test_a_2xx_without_an_id_is_looked_up_never_posted_again(
             submitter = Submitter(
                 redis, client, Vault(redis, Keyring([SECRET])), base_backoff_s=0.05
             )
-            task = asyncio.create_task(submitter.run())
-            try:
-                async with asyncio.timeout(20):
-                    while not await is_filed(redis, cid):
-                        await asyncio.sleep(0.05)
-            finally:
-                await stop_tasks([task])
+            await file_all(submitter, redis, [cid])
         [req] = crm.store.list_requests()
     assert front_app.posts == 1, "posted once: the second attempt found it"
     [msg] = await tracking_messages(redis)

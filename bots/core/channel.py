@@ -90,8 +90,5 @@ class Channel:
     worker: Callable[[WorkerContext, Any], Worker]
     limits: RateLimits = field(default_factory=RateLimits)
 
-    def load_settings(self) -> ChannelSettings:
-        return self.settings()
-
 
 __all__ = ["Channel", "ChannelSettings", "Worker", "WorkerContext", "channel_config"]

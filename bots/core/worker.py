@@ -15,7 +15,7 @@ Anything the bridge says later (tracking numbers, status updates) arrives on
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 
 from bots.core.engine import Engine
 from bots.core.outbox import Send, deliver_outbox
@@ -76,10 +76,7 @@ async def queue_replies(redis: Redis, replies: Sequence[Outbound]) -> None:
         await tx.execute()
 
 
-Handler = Callable[[Inbound], Awaitable[list[Outbound]]]
-
 __all__ = [
-    "Handler",
     "Send",
     "apology",
     "deliver_outbox",
