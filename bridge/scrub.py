@@ -13,7 +13,16 @@ Two kinds of personal value, found in two ways:
   is a run of words that are not ordinary words: indoNLP's Indonesian function words and chat
   slang, plus the complaint vocabulary of ``bridge/data/common_words.txt``
   (``scripts/make_lexicon.py``). Capitalised words pass as names; a lowercase word passes only
-  where the context is strong ("nama saya budi") or it is no ordinary word ("sy agus").
+  where the context is strong ("nama saya budi") or it is no ordinary word ("sy agus"); after
+  a self-reference that may as well go on with a verb ("kami mencatat"), PySastrawi's
+  dictionary and stemmer tell words from names;
+- **names that nothing announces**, by a list of Indonesian given and family names
+  (``bridge/data/names_id.txt``, made from names-dataset by ``scripts/make_names.py``): a
+  capitalised run with a listed name ("Kemarin Hendra Gunawan lapor"), a name after a form of
+  address ("Bu Marni", "pakde sugeng"), a chat's last line that is only a name ("…\nwulan").
+  Not where the run belongs to a place (a place word before it: "Jl. KH Hasyim Ashari",
+  "Bengkel Las Karya Mandiri"), is a place of Jakarta (``areaid``), or is the hero of a main road
+  written without "Jl." ("macet di Gatot Subroto"). A message in capitals is read lowercased too.
 
 What describes the problem stays: streets named after people (Jl. Ahmad Yani), officials by
 role (Pak RT, Bu Camat), landmarks, plates, RT/RW, house numbers, tracking numbers.
@@ -22,6 +31,7 @@ role (Pak RT, Bu Camat), landmarks, plates, RT/RW, house numbers, tracking numbe
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from functools import lru_cache
 from importlib import resources
 
@@ -115,7 +125,8 @@ def _replace(text: str, spans: list[tuple[int, int]], placeholder: str) -> str:
 _HONORIFIC = (
     r"(?:bapak|bpk|pak|ibu|bu|mas|mbak|mba|bang|abang|kak|sdr|sdri|saudara|saudari|tn|ny|nn|"
     r"h|hj|haji|hajjah|ust|ustadz|ustazah|drs|dra|dr|ir|prof|kh|raden|r|drg|apt|mpok|oma|opa|"
-    r"engkong|kang|teh|teteh|uda|uni|cak|ning|bli|koh|cik|ci|ko|bro|sis|si|pdt|romo|purn)\.?"
+    r"engkong|kang|teh|teteh|uda|uni|cak|ning|bli|koh|cik|ci|ko|bro|sis|si|pdt|romo|purn|"
+    r"pakde|pakdhe|bude|budhe|neng|mbah|cici|enci|ncing|babe|oom|tante|om|moh|muh|mhd|mochd)\.?"
 )
 _DEGREE = re.compile(
     r"(?:\s*,?\s*(?:S\.?\s?[A-Z][A-Za-z]{0,5}\.?(?:\s?[A-Z][a-z]{0,4}\.?)?|M\.?\s?[A-Z][A-Za-z]{0,5}"
@@ -128,10 +139,10 @@ _HONORIFIC_RE = re.compile(_HONORIFIC + r"$", re.I)
 # Strong: a name must follow. Weak: a name may follow (it must not be an ordinary word).
 _STRONG = re.compile(
     r"\b(?:nama\s+(?:saya|sy|aku|ku|gw|gue|ane|kami|lengkap|pelapor)(?:\s+adalah)?|namaku|"
-    r"nama\s*:|bernama|atas\s+nama|a\s?\.\s?n\b\.?|a/n|\ban\.|pelapor\s*:?|dilaporkan\s+oleh|"
-    r"diwakili\s+oleh|yang\s+(?:melapor|lapor)|yg\s+lapor|dari\s*:|oleh\s*:|pengirim\s*:|"
+    r"nama\s*:|bernama|atas\s+nama(?:\s+kepala\s+keluarga)?|a\s?\.\s?n\b\.?|a/n|\ban\.|pelapor\s*:?|dilaporkan\s+oleh|"
+    r"diwakili\s+oleh|yang\s+(?:melapor|lapor)|yg\s+lapor|dari\s*:|from\s*:|dari\s+warga\s*:|oleh\s*:|pengirim\s*:|"
     r"cp\s*:|contact\s+person\s*:?|ttd\.?|tertanda|perkenalkan,?(?:\s+(?:saya|nama\s+saya))?|"
-    r"dengan\s+(?:bapak|ibu|bpk|sdr|sdri|saudara|saudari)|selaku\s+pelapor|lapor\s+dari|"
+    r"dengan\s+(?:bapak|ibu|bpk|sdr|sdri|saudara|saudari)|selaku\s+pelapor|lapor\s+dari|(?:salam|horas|laporan|pesan|kiriman|kabar)\s+dari(?=\s+[a-z]+(?:\s+[a-z]+){0,2}\s*(?:$|[,.(\n]))|"
     r"my\s+name\s+is|i'?m|i\s+am|this\s+is|it'?s|narahubung\s*:?|kontak\s*:|"
     r"panggil(?:\s+(?:aja|saja))?(?:\s+(?:bang|mas|mbak|kak|pak|bu))?|nama(?=\s+[A-Z])|"
     r"(?:lapor|dilaporkan|ditulis|dikirim)\s+oleh|yang\s+bertanda\s+tangan\s*:?)(?:(?<=[:.])|\b)\s*[:,]?\s*",
@@ -143,6 +154,12 @@ _ADDRESSED = re.compile(
 )
 # An appositive after a role: "saya selaku Ketua RT 04, Hendra Gunawan, melaporkan"
 _ROLE_APPOSITIVE = re.compile(r"\bselaku\b[^,\n]{2,70},\s*", re.I)
+# "Sekretaris: Lilis Suryani", "Ketua RT 05 : H. Darsono": a role's label, then who holds it
+_ROLE_LABEL = re.compile(
+    r"(?:^|\n)[ \t]*(?:[-*•]\s*)?(?:ketua|wakil\s+ketua|sekretaris|bendahara|humas|koordinator|"
+    r"pengurus|penanggung\s+jawab|pj|pic|narahubung)(?:\s+(?:rt|rw)\.?\s*\d{0,3})?[ \t]*:[ \t]*",
+    re.I,
+)
 # "Lukman di sini", "Budi here": a name that opens the message
 _OPENING = re.compile(r"(?:^|\n)\s*(?=[A-Z][a-z]+(?:\s+[A-Z][a-z]+){0,2}\s+(?:di\s+sini|here)\b)")
 # "(Hendro)", "(Bu Yanti)": a name in brackets after a contact or at the end of a line
@@ -152,7 +169,7 @@ _HOUSEHOLD = (
     r"mertua|nenek|kakek|om|tante|paman|bibi|keponakan|cucu|keluarga)"
 )
 _WEAK = re.compile(
-    r"\b(?:saya|sy|aku|aq|gw|gue|gua|ane|ana|aye|kulo|abdi|ambo|awak|ogut|ini|iki|kami)\s*,?\s+"
+    r"\b(?:saya|sy|aku|aq|gw|gue|gua|ane|ana|aye|kulo|abdi|ambo|awak|ogut|ini|iki|kami|beta)\s*,?\s+"
     r"(?:(?:adalah|dengan|dgn|dg|si)\s+)?"
     r"|\b" + _HOUSEHOLD + r"(?:\s+ipar)?\s+(?:saya|sy|ku|aku|gw|gue|kami|dari)\s*,?\s+"
     r"(?:(?:si|yaitu|yakni)\s+)?",
@@ -309,14 +326,36 @@ _PREFIXES = (
 )
 
 
-def _ordinary(low: str, *, exact: bool = False) -> bool:
+@lru_cache(maxsize=1)
+def _dictionary() -> tuple[frozenset[str], Callable[[str], str]]:
+    """PySastrawi's Indonesian root words and its stemmer ("mencatat" → "catat")."""
+    from Sastrawi.Stemmer.StemmerFactory import StemmerFactory
+
+    raw = resources.files("Sastrawi").joinpath("Stemmer/data/kata-dasar.txt").read_text("utf-8")
+    return frozenset(raw.split()), StemmerFactory().create_stemmer().stem
+
+
+@lru_cache(maxsize=8192)
+def _indonesian_word(low: str) -> bool:
+    """A word made of a root of the dictionary ("mencatat"), or a root that is no listed name
+    ("catat", not "agus" or "wulan")."""
+    roots, stem = _dictionary()
+    if low in _raw_names():
+        return False
+    return low in roots or stem(low) in roots
+
+
+def _ordinary(low: str, *, exact: bool = False, dictionary: bool = True) -> bool:
     """An ordinary word, or (``exact`` off) one made of an ordinary root ("laporkan",
-    "dibersihkan"). Capitalised words are only looked up as they are: "Hasan" is no "has-an"."""
+    "dibersihkan") or a word of the dictionary ("mencatat"). Capitalised words are only looked
+    up as they are: "Hasan" is no "has-an"."""
     common = ordinary_words()
     if low in common:
         return True
     if exact:
         return False
+    if dictionary and _indonesian_word(low):
+        return True
     roots = {low}
     roots |= {low[: -len(x)] for x in _SUFFIXES if low.endswith(x) and len(low) - len(x) >= 3}
     for root in list(roots):
@@ -343,10 +382,13 @@ def _name_line(text: str, pos: int) -> bool:
     return _REST_OF_NAME.match(text, pos) is not None
 
 
-def _name_end(text: str, start: int, *, strong: bool, need_capital: bool) -> int:
+def _name_end(
+    text: str, start: int, *, strong: bool, need_capital: bool, loose: bool = False
+) -> int:
     """End of the name at ``start`` (``start`` when there is none): honorifics, 1-4 name
     words, degrees. ``strong``: the first word may be an ordinary one if capitalised
-    ("Nama saya Indah")."""
+    ("Nama saya Indah"). ``loose``: the context may as well go on with a plain word ("kami
+    mencatat"), so a lowercase word of the dictionary is no name there."""
     pos = start
     end = start
     words = 0
@@ -366,7 +408,7 @@ def _name_end(text: str, start: int, *, strong: bool, need_capital: bool) -> int
                 break
             if low in STOPWORDS and not (strong and words == 0 and capital):
                 break
-            if _ordinary(low, exact=capital) and not (
+            if _ordinary(low, exact=capital, dictionary=loose) and not (
                 capital
                 and (
                     words > 0
@@ -429,12 +471,26 @@ def _name_start(text: str, pos: int) -> int:
 
 
 def _names(text: str) -> str:
+    spans = _name_spans(text)
+    if _shouting(text):  # "DILAPORKAN OLEH ... DAN ISTRI, LUH SUCIANI": read it as typed lower
+        spans += _name_spans(text.lower())
+    return _replace(text, spans, NAME)
+
+
+def _shouting(text: str) -> bool:
+    letters = [c for c in text if c.isalpha()]
+    upper = sum(c.isupper() for c in letters)
+    return len(letters) >= 12 and upper >= 0.7 * len(letters) and len(text.lower()) == len(text)
+
+
+def _name_spans(text: str) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
     for pattern, strong, capital in (
         (_STRONG, True, False),
         (_WEAK, False, False),
         (_SIGNOFF, False, True),
         (_ROLE_APPOSITIVE, False, True),
+        (_ROLE_LABEL, False, True),
         (_OPENING, False, True),
         (_DASH_SIGNATURE, False, False),
         (_BEFORE_ADDRESS, False, True),
@@ -446,7 +502,13 @@ def _names(text: str) -> str:
     ):
         for m in pattern.finditer(text):
             lower_ok = pattern is _SIGNOFF and _LAST_WORDS.match(text, m.end()) is not None
-            end = _name_end(text, m.end(), strong=strong, need_capital=capital and not lower_ok)
+            end = _name_end(
+                text,
+                m.end(),
+                strong=strong,
+                need_capital=capital and not lower_ok,
+                loose=pattern in (_WEAK, _SELF_APPOSITIVE),
+            )
             if end > m.end():
                 spans.append((m.end(), end))
     for m in _BRACKETED.finditer(text):
@@ -492,8 +554,254 @@ def _names(text: str) -> str:
         end = _name_end(text, m.start(1), strong=False, need_capital=True)
         if end >= m.end(1):
             spans.append((m.start(1), end))
+    spans += _unannounced(text)
+    spans += _last_line(text)
     spans += _elsewhere(text, spans)
-    return _replace(text, spans, NAME)
+    return spans
+
+
+# "tolong dicek ya\nrahmat", "makasih kak, putri", "- tomi ([akun])": a chat's last line that
+# is only a listed name (any case), maybe after a thanks or a dash
+_LAST_LINE = re.compile(
+    r"(?:^|\n)[ \t]*(?:(?:makasih|terima\s*kasih|thx|tks|trims|thanks|salam|wassalam)\w*"
+    r"(?:\s+(?:kak|min|pak|bu|mas|mbak|bang))?\s*[,.!]*\s*|[-–—~]+\s*|from\s*:\s*)?"
+    r"([A-Za-z][a-z'’-]+(?:[ \t]+[A-Za-z][a-z'’-]+){0,2})[ \t]*[.!~]*[ \t]*"
+    r"(?:\(?\[(?:akun|nomor telepon|email)\]\)?[ \t]*)*$"
+)
+
+
+_TRAILING_PLACEHOLDERS = re.compile(r"(?:\n[ \t]*\[(?:akun|nomor telepon|email)\][ \t]*)+$")
+
+
+def _last_line(text: str) -> list[tuple[int, int]]:
+    body = _TRAILING_PLACEHOLDERS.sub("", text.rstrip())  # "wulan\n[nomor telepon]"
+    m = _LAST_LINE.search(body)
+    if not m or ("\n" not in text.strip() and m.group(0).strip()[:1] not in "-–—~"):
+        return []
+    words = m.group(1).lower().split()
+    common = ordinary_words()
+    if all(w in _raw_names() and w not in common for w in words):
+        return [(m.start(1), m.end(1))]
+    return []
+
+
+# ---- names that no phrase announces -----------------------------------------------------------
+def _wordset(words: str) -> frozenset[str]:
+    return frozenset(words.split())
+
+
+@lru_cache(maxsize=1)
+def listed_names() -> frozenset[str]:
+    """Indonesian given and family names (``bridge/data/names_id.txt``, from names-dataset by
+    ``scripts/make_names.py``) that are no ordinary word: "marni", "siregar", not "indah"."""
+    return (
+        frozenset(
+            n
+            for n in _raw_names()
+            if n not in _name_words() and not _ordinary(n, exact=True) and n not in _NOT_PERSONS
+        )
+        - place_words()
+    )
+
+
+# Persons by trade or role, streets' and places' namesakes: no one's name in a complaint.
+_NOT_PERSONS = _wordset(
+    "ogah ojol ojek kurir satpam hansip linmas jukir preman polisi tentara dokter bidan "
+    "mandor sopir supir kenek tukang haji hajah ustadz kyai kelian sudin kasudin kadis "
+    "januari februari maret april mei juni juli agustus september oktober november desember "
+    "senin selasa rabu kamis jumat jum'at sabtu minggu ahad"
+)
+
+# Heroes and founders whose names Jakarta's main roads carry, often written without "Jl.":
+# "macet parah di Gatot Subroto", "lampu mati sepanjang Ahmad Yani".
+_STREET_NAMESAKES = _wordset(
+    "sudirman thamrin gatot subroto ahmad yani diponegoro imam bonjol hayam wuruk gajah mada "
+    "haryono panjaitan suprapto sutoyo tendean pierre rasuna said kuningan antasari "
+    "fatmawati daan mogot kyai tapa juanda hasyim asyari mangunkusumo cipto wahidin "
+    "sudirohusodo kartini cut meutia nyak dien sisingamangaraja hasanudin hasanuddin "
+    "trunojoyo wolter monginsidi abdul muis kebon sirih veteran merdeka pattimura "
+    "supomo soepomo saharjo casablanca satrio sahardjo pramuka ahmad dahlan agus salim "
+    "teuku umar mas mansyur mansur tanjung rawamangun pemuda pahlawan revolusi "
+    "sutomo tomo bung hatta sukarno soekarno radio dalam hang tuah lebak bulus "
+    "otista oto iskandar dinata dewi sartika raden saleh salemba matraman jatinegara "
+    "basuki rahmat kolonel sugiono gunawarman senopati wijaya iskandarsyah adityawarman "
+    "sultan agung iskandar muda panglima polim ciputat tentara pelajar latumenten "
+    "tubagus angke kemanggisan arjuna jembatan tiga pluit sunter yos sudarso "
+    "benyamin sueb ancol perintis kemerdekaan pangeran jayakarta mangga dua "
+    "sam ratulangi ratulangi husni thamrin halim perdanakusuma tb simatupang simatupang "
+    "kramat kwitang cikini menteng proklamasi pegangsaan diponegoro "
+)
+
+_CAPITAL_RUN = re.compile(r"(?<![\w'’.-])[A-Z][a-z'’-]+(?:[ \t]+[A-Z][a-z'’-]+)*(?![\w'’-])")
+_LOWER_HONORIFIC = re.compile(
+    r"\b(?:pak|bapak|bpk|bu|ibu|mas|mbak|mba|bang|kak|mpok|teh|kang|om|tante|koh|cik|si|"
+    r"pakde|bude|neng|mbah|cici|mama|papa|mamah|papah|bunda|ayah|umi|abi)\.?[ \t]+"
+    r"([a-z][a-z'’-]{2,})\b"
+)
+_PERSON_BEFORE = re.compile(
+    r"(?:\b(?:pak|bapak|bpk|bu|ibu|mas|mbak|mba|bang|kak|mpok|teh|kang|om|tante|koh|cik|ci|"
+    r"engkong|nenek|kakek|haji|hj|h|sdr|sdri|saudara|saudari|si|bro|sis|pakde|pakdhe|bude|"
+    r"budhe|neng|mbah|cici|babe)\.?[ \t]+)$",
+    re.I,
+)
+_PLACE_WORDS = _wordset(
+    "di ke kearah arah sepanjang menuju depan dpn dpan seberang sebrang dekat dkt samping "
+    "sebelah sblh belakang blkg simpang perempatan prapatan pertigaan bundaran flyover "
+    "underpass tol kolong ujung wilayah daerah kawasan sekitar jl jln jalan gg gang kampung "
+    "kp kel kec kelurahan kecamatan kota kab komplek kompleks perumahan perum cluster blok "
+    "rusun rusunawa apartemen tower mall plaza pasar stasiun halte terminal kali sungai "
+    "jembatan pintu masjid mesjid musholla mushola musala langgar gereja vihara klenteng pura "
+    "sekolah sd sdn smp smpn sma sman smk smkn mi mts tk paud universitas kampus yayasan "
+    "rs rsud rsia puskesmas klinik apotek polsek polres koramil kantor gedung hotel wisma "
+    "menara graha bank bengkel warung warteg toko kedai kios rm resto cafe kafe pt cv ud "
+    "tpu makam lapangan gor taman pom spbu bandara pelabuhan tugu monumen patung museum "
+    "pondok ponpes pesantren gelanggang stadion pabrik gudang showroom dealer salon "
+    "restoran sekolahan madrasah ma no nomor"
+)
+
+
+def _place_before(text: str, pos: int) -> bool:
+    """Whether the capitalised words just before ``pos`` belong to a place's name: walking back
+    over capitalised words and titles ("Jl. KH Hasyim", "Gang Haji", "Bengkel Las Karya"),
+    a place word comes first ("jl", "masjid", "depan")."""
+    words = text[max(0, pos - 80) : pos].split()
+    for seen, token in enumerate(reversed(words)):
+        if seen and token[-1:] in ',;:!?)"':
+            return False
+        bare = token.strip("().,:;\"'").lower()
+        if bare in _PLACE_WORDS:
+            return True
+        if not token[:1].isupper() or seen >= 5:
+            return False
+    return False
+
+
+_PLACE_AFTER = re.compile(
+    r"[ \t]+(?:raya|dalam|timur|barat|utara|selatan|tengah|baru|lama|indah|permai|asri|"
+    r"residence|regency|park|square|mall|plaza|center|centre|city|tower|mart|motor|jaya|"
+    r"group|tbk|street|road|no\.?\s*\d)\b",
+    re.I,
+)
+# "Sutrisno, warga RT 02", "Wagiyem, pedagang sayur", "Jaya (sopir bajaj, …)": a name that
+# opens a line and is then described
+_INTRODUCES = re.compile(
+    r"\s*(?:[,(]\s*(?:warga|pedagang|penghuni|pemilik|ketua|sopir|supir|karyawan|mahasiswa|"
+    r"pelajar|guru|ibu|bapak|ojol|driver|pengemudi|tukang|petugas|pengurus|dari|di)\b|:|"
+    r"\s+(?:melapor|lapor|di\s+sini|dari\s+(?:rt|rw|kel|warga))\b)",
+    re.I,
+)
+_DESCRIBED = re.compile(r"\s*[,(]\s*[a-z]", re.I)
+_SENTENCE_START = re.compile(r"(?:^|[.!?:;\n]|[.!?][\"')\]]?)[ \t\"'(]*$")
+
+
+@lru_cache(maxsize=1)
+def place_words() -> frozenset[str]:
+    """Words of Jakarta's kelurahan, kecamatan and kota names (from ``areaid``)."""
+    from areaid import buka_data
+
+    words: set[str] = set()
+    for prov in buka_data("daerah khusus ibukota jakarta"):
+        for kab in prov["kabupaten"]:
+            words.update(re.findall(r"[a-z]+", str(kab["kab_kota"]).lower()))
+            for kec in kab["kecamatan"]:
+                words.update(re.findall(r"[a-z]+", str(kec["kec"]).lower()))
+                for kel in kec["kelurahan"]:
+                    words.update(re.findall(r"[a-z]+", str(kel["kelu"]).lower()))
+    return frozenset(words)
+
+
+def _unannounced(text: str) -> list[tuple[int, int]]:
+    """Names that no phrase announces, found by the list of Indonesian names: a capitalised
+    run with a listed name in it ("Hendra Gunawan", "Bu Marni", "kemarin Yudi bilang"), or a
+    listed name after a form of address ("pak darsono"). Not a street's, a school's or a
+    shop's name (a place word before it, "Raya" or "Mart" after it), no place of Jakarta
+    (``areaid``), no hero of a main road written without "Jl."."""
+    listed = listed_names()
+    spans: list[tuple[int, int]] = []
+    for run in _CAPITAL_RUN.finditer(text):
+        tokens = [(t.group(0), run.start() + t.start()) for t in re.finditer(r"\S+", run.group(0))]
+        i = 0
+        while i < len(tokens):
+            word = tokens[i][0]
+            low = word.lower().replace("’", "'")
+            after_title = i > 0 and _HONORIFIC_RE.match(tokens[i - 1][0]) is not None
+            if (
+                _HONORIFIC_RE.match(word)
+                or low in _ROLE_WORDS
+                or (_ordinary(low, exact=True) and not (after_title and _addressable(low)))
+            ):
+                i += 1
+                continue
+            j = i
+            while j < len(tokens):
+                w = tokens[j][0].lower().replace("’", "'")
+                if _HONORIFIC_RE.match(tokens[j][0]) or w in _ROLE_WORDS:
+                    break
+                if _ordinary(w, exact=True) and w not in _raw_names():
+                    break
+                j += 1
+            segment = tokens[i:j]
+            i = max(j, i + 1)
+            names = [w.lower().replace("’", "'") for w, _ in segment]
+            first = segment[0][1]
+            before = text[max(0, first - 40) : first]
+            addressed = _PERSON_BEFORE.search(before) is not None
+            end = segment[-1][1] + len(segment[-1][0])
+            described = _INTRODUCES.match(text, end) is not None and _DESCRIBED.match(text, end)
+            if not any(w in listed for w in names) and not (
+                (addressed or described) and names[0] not in _NOT_PERSONS
+            ):
+                continue  # "Pakde Sugeng", "Wagiyem, pedagang sayur": a person, listed or not
+            # words of the run before the segment that are names too ("Sari" in "Dewi Sari
+            # Anggraini"), then what stands before
+            if _place_before(text, first) or _PLACE_AFTER.match(text, end):
+                continue
+            if all(w in _STREET_NAMESAKES or w in place_words() for w in names):
+                continue
+            if len(segment) == 1 and not addressed:
+                opening = _SENTENCE_START.search(before) is not None
+                introduces = _INTRODUCES.match(text, end) is not None
+                if (opening and not introduces) or segment[0][0].isupper():
+                    continue  # "Agung" opening a sentence, "BANJIR": too weak alone
+            spans.append((first, end))
+    for m in _LOWER_HONORIFIC.finditer(text):
+        word = m.group(1)
+        person = _addressable(word) or not (
+            _ordinary(word) or word in _NOT_PERSONS or word in place_words()
+        )
+        if person and not _place_before(text, m.start(1)):
+            spans.append((m.start(1), m.end(1)))
+    return spans
+
+
+def _addressable(low: str) -> bool:
+    """A listed name that is no word of the dictionary and no role: after "Pakde", "Bu",
+    "Mas" it is a person even where chat slang knows it ("sugeng")."""
+    return (
+        low in _raw_names()
+        and low not in _name_words()
+        and low not in _NOT_PERSONS
+        and low not in _ROLE_WORDS
+        and low not in place_words()
+    )
+
+
+@lru_cache(maxsize=1)
+def _name_list() -> tuple[frozenset[str], frozenset[str]]:
+    raw = resources.files("bridge").joinpath("data/names_id.txt").read_text("utf-8")
+    lines = [w.strip() for w in raw.splitlines() if w.strip() and not w.startswith("#")]
+    return frozenset(w.rstrip("*") for w in lines), frozenset(w[:-1] for w in lines if w[-1] == "*")
+
+
+def _raw_names() -> frozenset[str]:
+    """Every listed name, words included ("sari", "putri"): a name word next to a surely
+    listed one is part of the name."""
+    return _name_list()[0]
+
+
+def _name_words() -> frozenset[str]:
+    """Listed names that are also Indonesian words ("bintang", "studi"): never a name alone."""
+    return _name_list()[1]
 
 
 # "Clara\n\nOn Tue, 4 Mar … wrote:" / "Arif\n\nDikirim dari Yahoo Mail": a lone name line that
@@ -559,7 +867,7 @@ def _closing_block(text: str) -> list[tuple[int, int]]:
         # a signature block may stand in columns: "Ketua RT 010,        Sekretaris RT 010,"
         for column in re.finditer(r"\S.*?(?= {3,}|$)", line):
             body = column.group()
-            lead = pos + column.start() + len(body) - len(body.lstrip("([-–—"))
+            lead = pos + column.start() + len(body) - len(body.lstrip("([-–— \t"))
             stop = pos + column.end()
             end = _name_end(text, lead, strong=False, need_capital=True)
             rest = text[end:stop]

@@ -170,15 +170,21 @@ async def bridge_figures(redis_url: str, n: int = 300) -> dict[str, float]:
 
 def scrub_figures() -> dict[str, float]:
     """Recall (planted personal values removed) and kept (problem details preserved) of the
-    bridge's scrubbing: on the held-out set (scrub_recall, scrub_kept), never tuned on, and on
-    the tuning table (…_tuning)."""
+    bridge's scrubbing: on the two held-out sets together (scrub_recall, scrub_kept), never
+    tuned on, on each of them (…_heldout_a: heldout.jsonl, …_heldout_b: heldout_b.jsonl, written
+    later from another angle), and on the tuning tables (…_tuning)."""
     from bridge.scrub import scrub
     from tests.scrub_eval import DATA, evaluate, load
 
     out: dict[str, float] = {}
     for names, suffix in (
-        (["heldout"], ""),
-        (["tuning", "tuning_messages", "tuning_informal", "tuning_letters"], "_tuning"),
+        (["heldout", "heldout_b"], ""),
+        (["heldout"], "_heldout_a"),
+        (["heldout_b"], "_heldout_b"),
+        (
+            ["tuning", "tuning_messages", "tuning_informal", "tuning_letters", "tuning_people"],
+            "_tuning",
+        ),
     ):
         cases = [c for n in names if (DATA / f"{n}.jsonl").exists() for c in load(n)]
         if not cases:

@@ -56,6 +56,8 @@ def leaked(value: str, out: str, stay: list[str] | tuple[str, ...] = ()) -> bool
     if len(longest) >= 6:
         return longest in re.sub(r"\D", "", " ".join(re.findall(r"[\d\s().-]+", out)))
     low = out.lower()
+    if "@" in value and not value.startswith("@"):  # an address: its domain is no one's name
+        value = value.split("@", 1)[0]
     for word in re.findall(r"[A-Za-z][A-Za-z'-]{2,}", value):
         if word.lower() not in _TITLES and re.search(rf"\b{re.escape(word.lower())}\b", low):
             return True
