@@ -126,7 +126,8 @@ _HONORIFIC = (
     r"(?:bapak|bpk|pak|ibu|bu|mas|mbak|mba|bang|abang|kak|sdr|sdri|saudara|saudari|tn|ny|nn|"
     r"h|hj|haji|hajjah|ust|ustadz|ustazah|drs|dra|dr|ir|prof|kh|raden|r|drg|apt|mpok|oma|opa|"
     r"engkong|kang|teh|teteh|uda|uni|cak|ning|bli|koh|cik|ci|ko|bro|sis|si|pdt|romo|purn|"
-    r"pakde|pakdhe|bude|budhe|neng|mbah|cici|enci|ncing|babe|oom|tante|om|moh|muh|mhd|mochd)\.?"
+    r"pakde|pakdhe|bude|budhe|neng|mbah|cici|enci|ncing|babe|oom|tante|om|moh|muh|mhd|mochd|"
+    r"bi|bibi|mak|mr|mrs|ms|miss|bp|bpk|rangkayo|datuak|datuk|daeng|mbok|mang|uwak|wak)\.?"
 )
 _DEGREE = re.compile(
     r"(?:\s*,?\s*(?:S\.?\s?[A-Z][A-Za-z]{0,5}\.?(?:\s?[A-Z][a-z]{0,4}\.?)?|M\.?\s?[A-Z][A-Za-z]{0,5}"
@@ -140,7 +141,7 @@ _HONORIFIC_RE = re.compile(_HONORIFIC + r"$", re.I)
 _STRONG = re.compile(
     r"\b(?:nama\s+(?:saya|sy|aku|ku|gw|gue|ane|kami|lengkap|pelapor)(?:\s+adalah)?|namaku|"
     r"nama\s*:|bernama|atas\s+nama(?:\s+kepala\s+keluarga)?|a\s?\.\s?n\b\.?|a/n|\ban\.|pelapor\s*:?|dilaporkan\s+oleh|"
-    r"diwakili\s+oleh|yang\s+(?:melapor|lapor)|yg\s+lapor|dari\s*:|from\s*:|dari\s+warga\s*:|oleh\s*:|pengirim\s*:|"
+    r"diwakili\s+oleh|yang\s+(?:melapor|lapor)|yg\s+lapor|dari\s*:|from\s*:|data\s+diri\s*:|identitas\s*:|name\s*:|dari\s+warga\s*:|oleh\s*:|pengirim\s*:|"
     r"cp\s*:|contact\s+person\s*:?|ttd\.?|tertanda|perkenalkan,?(?:\s+(?:saya|nama\s+saya))?|"
     r"dengan\s+(?:bapak|ibu|bpk|sdr|sdri|saudara|saudari)|selaku\s+pelapor|lapor\s+dari|(?:salam|horas|laporan|pesan|kiriman|kabar)\s+dari(?=\s+[a-z]+(?:\s+[a-z]+){0,2}\s*(?:$|[,.(\n]))|"
     r"my\s+name\s+is|i'?m|i\s+am|this\s+is|it'?s|narahubung\s*:?|kontak\s*:|"
@@ -185,7 +186,7 @@ _SIGNOFF = re.compile(
 )
 # A dash signature at the very end: "... makasih min -nita"
 _DASH_SIGNATURE = re.compile(
-    r"(?:^|\s)[-–—~]\s?(?=[A-Za-z][a-z]+(?:\s+[A-Z][a-z]*\.?)*\s*(?:$|\[|\(|/|,|\.\s*\[))"
+    r"(?:^|\s)[-–—~]{1,2}\s?(?=[A-Za-z][a-z]+(?:\s+[A-Z][a-z]*\.?)*\s*(?:$|\[|\(|/|,|\.\s*\[))"
 )
 # "Lie Tjeng Hwa <[email]>": a name before an address in a mail header or signature
 _BEFORE_ADDRESS = re.compile(
@@ -210,7 +211,11 @@ _BEFORE_PHONE = re.compile(
 _SELF_APPOSITIVE = re.compile(r"\b(?:saya|sy|aku|gw|gue)\b[^,.\n]{2,40},\s*", re.I)
 # numbered lists of signers ("1. Hendra Wijaya (RT 02)") after "bertanda tangan" / a petition
 _SIGNER_LIST = re.compile(r"(?:^|\n)[ \t]*\d{1,2}[.)][ \t]+")
-_PETITION = re.compile(r"bertanda\s+tangan|petisi|daftar\s+(?:warga|nama)|nama\s+warga", re.I)
+_PETITION = re.compile(
+    r"bertanda\s+tangan|petisi|daftar\s+(?:warga|nama|keluarga)|nama\s+warga|"
+    r"(?:data|anggota)\s+keluarga|warga\s+(?:yang\s+)?terdampak|korban",
+    re.I,
+)
 _ROLE_WORDS = frozenset(
     [
         "rt",
@@ -460,7 +465,7 @@ def _signature_lines(text: str) -> list[tuple[int, int]]:
 # "makasih, tono" / "ttd warga (ucup)": a sign-off's name at the very end, as typed
 _LAST_WORDS = re.compile(r"(?:warga\s+)?\(?[a-z][a-z'-]+(?:\s+[a-z][a-z'-]+)?\)?\s*[.!]*\s*$", re.I)
 _SELF_OR_HOUSEHOLD = re.compile(r"\b(?:saya|sy|aku|gw|gue|kami|" + _HOUSEHOLD[3:], re.I)
-_AND = re.compile(r"\s+(?:dan|&|serta)\s+|\s*/\s*|\s*&\s*")
+_AND = re.compile(r"\s+(?:dan|&|serta|atau|sama|and|or)\s+|\s*/\s*|\s*&\s*")
 _INNER_LEAD = re.compile(r"(?:keluarga|panggil(?:\s+saja)?|alias|a\.k\.a\.?)\s+", re.I)
 
 
@@ -641,12 +646,19 @@ _LOWER_HONORIFIC = re.compile(
 _PERSON_BEFORE = re.compile(
     r"(?:\b(?:pak|bapak|bpk|bu|ibu|mas|mbak|mba|bang|kak|mpok|teh|kang|om|tante|koh|cik|ci|"
     r"engkong|nenek|kakek|haji|hj|h|sdr|sdri|saudara|saudari|si|bro|sis|pakde|pakdhe|bude|"
-    r"budhe|neng|mbah|cici|babe)\.?[ \t]+)$",
+    r"budhe|neng|mbah|cici|babe|bi|bibi|mak|emak|ust|ustadz|ustad|ustazah|kyai|kiai|mr|mrs|ms|"
+    r"miss|mama|papa|bunda|ayah|umi|abi|bp|rangkayo|datuak|datuk|daeng|mbok|mang|uwak|wak)"
+    r"\.?[ \t]+)$",
     re.I,
 )
-_PLACE_WORDS = _wordset(
+# Words that say "where": before a capitalised run they make it a place ("di Kemang",
+# "dekat Sarinah"), unless a form of address stands between ("ke Mas Yoga" is a person).
+_PLACE_PREPOSITIONS = _wordset(
     "di ke kearah arah sepanjang menuju depan dpn dpan seberang sebrang dekat dkt samping "
-    "sebelah sblh belakang blkg simpang perempatan prapatan pertigaan bundaran flyover "
+    "sebelah sblh belakang blkg near at in on opposite behind beside outside"
+)
+_PLACE_WORDS = _PLACE_PREPOSITIONS | _wordset(
+    "simpang perempatan prapatan pertigaan bundaran flyover ruko "
     "underpass tol kolong ujung wilayah daerah kawasan sekitar jl jln jalan gg gang kampung "
     "kp kel kec kelurahan kecamatan kota kab komplek kompleks perumahan perum cluster blok "
     "rusun rusunawa apartemen tower mall plaza pasar stasiun halte terminal kali sungai "
@@ -665,12 +677,14 @@ def _place_before(text: str, pos: int) -> bool:
     over capitalised words and titles ("Jl. KH Hasyim", "Gang Haji", "Bengkel Las Karya"),
     a place word comes first ("jl", "masjid", "depan")."""
     words = text[max(0, pos - 80) : pos].split()
+    addressed = False
     for seen, token in enumerate(reversed(words)):
         if seen and token[-1:] in ',;:!?)"':
             return False
         bare = token.strip("().,:;\"'").lower()
         if bare in _PLACE_WORDS:
-            return True
+            return not (addressed and bare in _PLACE_PREPOSITIONS)
+        addressed = addressed or _HONORIFIC_RE.match(token) is not None
         if not token[:1].isupper() or seen >= 5:
             return False
     return False
@@ -686,7 +700,8 @@ _PLACE_AFTER = re.compile(
 # opens a line and is then described
 _INTRODUCES = re.compile(
     r"\s*(?:[,(]\s*(?:warga|pedagang|penghuni|pemilik|ketua|sopir|supir|karyawan|mahasiswa|"
-    r"pelajar|guru|ibu|bapak|ojol|driver|pengemudi|tukang|petugas|pengurus|dari|di)\b|:|"
+    r"pelajar|guru|ibu|bapak|ojol|driver|pengemudi|tukang|petugas|pengurus|dari|di|anak|"
+    r"tetangga|teman|kawan|istri|suami|adik|kakak|kepala\s+keluarga|ketua|penjual)\b|:|"
     r"\s+(?:melapor|lapor|di\s+sini|dari\s+(?:rt|rw|kel|warga))\b)",
     re.I,
 )

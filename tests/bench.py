@@ -182,7 +182,14 @@ def scrub_figures() -> dict[str, float]:
         (["heldout"], "_heldout_a"),
         (["heldout_b"], "_heldout_b"),
         (
-            ["tuning", "tuning_messages", "tuning_informal", "tuning_letters", "tuning_people"],
+            [
+                "tuning",
+                "tuning_messages",
+                "tuning_informal",
+                "tuning_letters",
+                "tuning_people",
+                "tuning_contexts",
+            ],
             "_tuning",
         ),
     ):
