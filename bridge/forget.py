@@ -6,7 +6,8 @@ handling a written request runs ``kanal vault forget --channel C --user U``. Bot
 - the vault record (the sealed contact) and the set of open reports;
 - every map from a report back to the pseudonym (``kanal:req:<id>``'s ``conv``), so the relay
   treats later updates as updates of a report it does not know: nothing reaches the citizen;
-- the conversation state, a pending rating question, the unreachable mark;
+- the conversation state, a channel's own state of it (``kanal:conv:<conv>:*``: an e-mail
+  thread), a pending rating question, the unreachable mark;
 - the messages that carried the contact in plaintext: entries of every outbox and dead-letter
   stream addressed to the pseudonym, and the complaints already filed from it (their entry held
   the story as the citizen wrote it; the CRM keeps its scrubbed copy, without a name).
@@ -43,12 +44,15 @@ async def forget(redis: Redis, conv: str) -> Forgotten:
             await redis.hdel(key, "conv")
             reports += 1
     vault = streams.vault_key(conv)
+    # a channel's own state of the conversation (an e-mail thread) lives under its key too
+    owned = [k async for k in redis.scan_iter(match=f"kanal:conv:{conv}:*", count=200)]
     await redis.delete(
         vault,
         vault + ":open",
         f"kanal:conv:{conv}",
         streams.rating_key(conv),
         streams.unreachable_key(conv),
+        *owned,
     )
     messages = 0
     stream_keys = [streams.COMPLAINTS, streams.PARKED, streams.LOOKUPS, streams.RATINGS]

@@ -47,6 +47,10 @@ class Inbound(_Frozen):
     photos: tuple[PhotoIn, ...] = ()
     language: str = "id"
     received_at: datetime | None = None
+    # A whole letter (an e-mail): the story, the address and the photos may all be in it. The
+    # engine takes everything at once, asks only for what is missing, and files a complete one
+    # without a confirmation question (the reply says how to correct it).
+    whole: bool = False
 
 
 class Outbound(_Frozen):

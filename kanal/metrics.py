@@ -33,6 +33,11 @@ OUTBOX_DEAD = Counter(
 UNREACHABLE_SKIPPED = Counter(
     "kanal_updates_unreachable_total", "Status updates not sent: the recipient is unreachable"
 )
+EMAIL_IGNORED = Counter(
+    "kanal_email_not_answered_total",
+    "Mail recorded but not answered: auto-replies, bounces, lists, storms",
+    ["reason"],
+)
 PART_FAILING = Gauge("kanal_part_failing", "1 while a loop keeps failing", ["part"])
 PART_FAILURES = Counter("kanal_part_failures_total", "Failures of a loop, retried", ["part"])
 TASK_CRASHES = Counter("kanal_task_crashes_total", "Supervised task crashes", ["task"])

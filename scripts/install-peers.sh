@@ -3,6 +3,8 @@
 set -euo pipefail
 need=()
 command -v redis-server >/dev/null || need+=(redis-server)
+command -v dovecot >/dev/null || need+=(dovecot-imapd)  # e-mail in (IMAP IDLE)
+[ -x /usr/sbin/smtpd ] || need+=(opensmtpd)  # e-mail out through a real MTA
 if ((${#need[@]})); then
   echo "installing test peers: ${need[*]}"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo

@@ -218,6 +218,9 @@ def main() -> int:
                 figures["engine_p50_ms_4w"] = round(_percentile(lat, 0.50) * 1000, 3)
                 figures["engine_p99_ms_4w"] = round(_percentile(lat, 0.99) * 1000, 3)
         figures.update(asyncio.run(bridge_figures(url)))
+        from tests import bench_email
+
+        figures.update(bench_email.run(url))
     figures.update(scrub_figures())
     from tests import bench_nlu
 

@@ -81,9 +81,15 @@ class KanalRun:
             self.close()
 
     def close(self) -> None:
+        """Stop it if a test failed on the way: SIGTERM first, so that the Rasa server it
+        manages (its own process group) is stopped too and not left running; then SIGKILL."""
         if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
         for pipe in (self.proc.stdin, self.proc.stdout):
             if pipe:
                 pipe.close()

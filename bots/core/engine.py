@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 
 from bots.core import prompts as p
 from bots.core.context import EngineConfig
-from bots.core.gazetteer import Gazetteer, street_detail
+from bots.core.gazetteer import Gazetteer, story_address, street_detail
 from bots.core.sessions import DELIVERED, SessionStore, State, Step, Turn
 from bots.core.steps import STEP_HANDLERS
 from kanal import metrics, streams
@@ -70,7 +70,11 @@ class Engine:
         self.config = config or EngineConfig()
         self.clock = clock
 
-    async def handle(self, inbound: Inbound) -> list[Outbound]:
+    async def handle(self, inbound: Inbound, *, queue: bool = False) -> list[Outbound]:
+        """Run one event (or replay the replies of one seen before). ``queue``: put the replies
+        on the channel's outbox in the very transaction that commits the turn, and count them
+        delivered: a push channel, or one whose sending may wait (e-mail), answers each event
+        exactly once even if the worker dies at any point."""
         conv = self.keyring.pseudonym(inbound.channel, inbound.user_id)
         started = time.perf_counter()
         async with self.sessions.open(conv, inbound.channel, inbound.event_id) as turn:
@@ -86,10 +90,16 @@ class Engine:
                 )
                 return replayed
             ctx = _Turn(self, inbound, turn)
-            await ctx.run()
+            with p.speaking_for(inbound.channel):
+                await ctx.run()
             # A citizen who writes again is reachable again.
             turn.delete(streams.unreachable_key(conv))
-            turn.replay = self._seal(ctx.replies)
+            if queue:
+                for out in ctx.replies:
+                    turn.emit(streams.outbox(out.channel), {"outbound": out.model_dump_json()})
+                turn.replay = DELIVERED
+            else:
+                turn.replay = self._seal(ctx.replies)
         elapsed = time.perf_counter() - started
         metrics.INBOUND.labels(inbound.channel).inc()
         metrics.ENGINE_SECONDS.observe(elapsed)
@@ -140,6 +150,7 @@ class _Turn:
         self.replies: list[Outbound] = []
         self.text = inbound.text.strip()
         self._nlu: Understanding | None = None
+        self._photos_taken: bool | None = None
 
     # ---- output -------------------------------------------------------------------------
     def say(
@@ -217,14 +228,14 @@ class _Turn:
             (p.CHOICE_CONTINUE, p.CHOICE_RESTART),
         )
 
-    def summary(self) -> str:
+    def summary(self, key: str = "summary") -> str:
         d = self.state.draft
         desc = d.description or "-"
         if len(desc) > 300:
             desc = desc[:297] + "..."
         photos = f"{len(d.photos)} foto" if d.photos else "tidak ada"
         return p.say(
-            "summary",
+            key,
             label=label(d.category or "lainnya"),
             description=desc,
             where=self.where(),
@@ -313,6 +324,10 @@ class _Turn:
             return
         if await self.global_intent():
             return
+        # A letter's photos are kept whatever it answers; with one kept, no photo question.
+        letter_photos = self.inbound.whole and self.inbound.photos and st.step != Step.FORGET
+        if letter_photos and await self.take_photos() and st.draft.photos:
+            st.draft.photos_done = True
         await STEP_HANDLERS[st.step](self)
 
     def reset(self) -> None:
@@ -483,6 +498,10 @@ class _Turn:
             area = self.e.gazetteer.find_in_text(self.text)
             if area:
                 d.kelurahan, d.kecamatan, d.kota = area.kelurahan, area.kecamatan, area.kota
+        if self.inbound.whole and d.kecamatan and not d.address and d.lat is None:
+            # A letter that names its kelurahan/kecamatan gives its address: take it with the
+            # street-level detail (Jl., gang, RT/RW, number) instead of asking for it.
+            d.address = story_address(d.description, d.kelurahan, d.kecamatan)
         if self.state.editing:
             self.next()
             return
@@ -511,6 +530,11 @@ class _Turn:
         else:
             step = Step.CONFIRM
             self.state.editing = False
+            if self.inbound.whole:
+                # A letter with everything in it is filed as it is; the reply says how to
+                # correct it by replying.
+                self.submit(whole=True)
+                return
         self.state.step = step
         self.ask(prefix)
 
@@ -535,7 +559,13 @@ class _Turn:
         return False
 
     async def take_photos(self) -> bool:
-        """Store attached photos; False if one was refused (the citizen has been told)."""
+        """Store attached photos (once a turn); False if one was refused (the citizen has been
+        told)."""
+        if self._photos_taken is None:
+            self._photos_taken = await self._store_photos()
+        return self._photos_taken
+
+    async def _store_photos(self) -> bool:
         d = self.state.draft
         ok = True
         for photo in self.inbound.photos:
@@ -559,8 +589,9 @@ class _Turn:
                 ok = False
         return ok
 
-    def submit(self) -> None:
+    def submit(self, *, whole: bool = False) -> None:
         d = self.state.draft
+        filed_summary = self.summary("summary_filed") if whole else ""
         complaint = Complaint(
             complaint_id=uuid.uuid4().hex,
             conv=self.turn.conv,
@@ -595,7 +626,10 @@ class _Turn:
         )
         self.reset()
         self.state.reports.append(complaint.complaint_id)
-        self.say(p.say("submitted"), follow_up=1)
+        if whole:
+            self.say(p.say("submitted_whole", summary=filed_summary), follow_up=1)
+        else:
+            self.say(p.say("submitted"), follow_up=1)
 
 
 def _json(obj: object) -> str:

@@ -176,10 +176,20 @@ def street_detail(text: str, *, limit: int = 160) -> str | None:
     return joined[:limit] or None
 
 
+def story_address(story: str | None, kelurahan: str | None, kecamatan: str | None) -> str:
+    """The address a story gives: its street-level detail, then its kelurahan and kecamatan
+    ("Jl. Kebon Pala RT 3, Kel. Kampung Melayu, Kec. Jatinegara")."""
+    detail = street_detail(story or "")
+    parts = [detail] if detail else []
+    parts += [f"Kel. {kelurahan}"] if kelurahan else []
+    parts += [f"Kec. {kecamatan}"] if kecamatan else []
+    return ", ".join(parts)
+
+
 @lru_cache(maxsize=1)
 def _builtin_outline() -> BaseGeometry:
     raw = resources.files("bots.core").joinpath("data/dki_outline.json").read_text("utf-8")
     return shape(json.loads(raw)["geometry"])
 
 
-__all__ = ["Area", "Gazetteer", "street_detail"]
+__all__ = ["Area", "Gazetteer", "story_address", "street_detail"]

@@ -9,6 +9,9 @@ foto, kirim), and never promise what the city has not promised.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from types import MappingProxyType
 
 # Choice labels shown as buttons or numbered lines. Replying with the text or its number selects it.
@@ -115,6 +118,18 @@ MESSAGES: MappingProxyType[str, str] = MappingProxyType(
             "Laporan diterima, sedang diteruskan ke CRM. Nomor laporan akan kami kirim "
             "sebentar lagi. Terima kasih!"
         ),
+        "submitted_whole": (
+            "Laporan Anda kami terima dan sedang diteruskan ke CRM. Nomor laporan akan kami "
+            "kirim sebentar lagi.\n{summary}\nJika ada yang keliru, balas pesan ini dengan "
+            "perbaikannya."
+        ),
+        "summary_filed": (
+            "Ringkasan laporan:\n"
+            "- Kategori: {label}\n"
+            "- Deskripsi: {description}\n"
+            "- Lokasi: {where}\n"
+            "- Foto: {photos}"
+        ),
         "tracking": (
             "Laporan Anda tercatat dengan nomor {tracking_id}. Simpan nomor ini; "
             "ketik 'cek {tracking_id}' untuk melihat statusnya. Kabar berikutnya akan "
@@ -166,8 +181,36 @@ MESSAGES: MappingProxyType[str, str] = MappingProxyType(
 )
 
 
+# A channel may say some sentences in its own register (e-mail: formal; SMS: short). The
+# engine speaks in the register of the channel whose event it is handling.
+_REGISTERS: dict[str, Mapping[str, str]] = {}
+_CURRENT: ContextVar[str] = ContextVar("kanal_prompt_register", default="")
+
+
+def register(channel: str, overrides: Mapping[str, str]) -> None:
+    """Let ``channel`` say these keys its own way (every key must exist in MESSAGES)."""
+    unknown = set(overrides) - set(MESSAGES)
+    if unknown:
+        raise KeyError(f"no such prompts: {sorted(unknown)}")
+    _REGISTERS[channel] = MappingProxyType(dict(overrides))
+
+
+@contextmanager
+def speaking_for(channel: str) -> Iterator[None]:
+    token = _CURRENT.set(channel)
+    try:
+        yield
+    finally:
+        _CURRENT.reset(token)
+
+
+def template(key: str, channel: str | None = None) -> str:
+    own = _REGISTERS.get(_CURRENT.get() if channel is None else channel, {})
+    return own.get(key) or MESSAGES[key]
+
+
 def say(key: str, **fields: object) -> str:
-    return MESSAGES[key].format(**fields)
+    return template(key).format(**fields)
 
 
-__all__ = ["FIELD_CHOICES", "MESSAGES", "say"]
+__all__ = ["FIELD_CHOICES", "MESSAGES", "register", "say", "speaking_for", "template"]

@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 
 from bots.core import prompts as p
 from bots.core.context import TurnContext as _Turn
-from bots.core.gazetteer import street_detail
+from bots.core.gazetteer import story_address
 from bots.core.sessions import Draft, Step
 from kanal.categories import CATEGORIES, CODES, label
 from kanal.messages import Expects
@@ -101,7 +101,7 @@ async def idle(t: _Turn) -> None:
         t.ask(p.say("help"))
         return
     d = t.state.draft
-    if t.inbound.photos or t.inbound.location is not None:
+    if (t.inbound.photos or t.inbound.location is not None) and not (t.inbound.whole and t.text):
         t.state.step = Step.DESCRIPTION
         await _attachments_then_ask(t)
         return
@@ -255,10 +255,7 @@ async def location(t: _Turn) -> None:
     ):
         # The story named the kelurahan/kecamatan and the citizen takes it as the location,
         # with the street-level detail it gave (gang, RT/RW, a landmark) for the officer.
-        detail = street_detail(d.description or "")
-        parts = [detail] if detail else []
-        parts += [f"Kel. {d.kelurahan}"] if d.kelurahan else []
-        d.address = ", ".join([*parts, f"Kec. {d.kecamatan}"])
+        d.address = story_address(d.description, d.kelurahan, d.kecamatan)
         t.next(p.say("location_set", where=t.where()))
         return
     if d.photo_gps and (t.choice() == p.CHOICE_PHOTO_GPS or _is_yes(t, None)):
@@ -348,6 +345,10 @@ async def photo(t: _Turn) -> None:
                 Expects.PHOTO,
                 (p.CHOICE_SKIP,) if not d.photos else (p.CHOICE_DONE,),
             )
+            return
+        if t.inbound.whole:  # a letter's photos are all it has: go on
+            d.photos_done = True
+            t.next()
             return
         if len(d.photos) >= maxp:
             d.photos_done = True

@@ -48,6 +48,17 @@ async def handle_inbound(engine: Engine, inbound: Inbound, send: Send) -> list[O
     return replies
 
 
+async def handle_queued(engine: Engine, inbound: Inbound) -> list[Outbound]:
+    """Run one event through the engine, its replies queued on the outbox in the same
+    transaction as the turn (see :meth:`Engine.handle`): confirm the event to the platform
+    after this returned; a redelivery is then a duplicate, answered with nothing."""
+    try:
+        return await engine.handle(inbound, queue=True)
+    except KanalError as exc:
+        log.warning("inbound_failed", channel=inbound.channel, error=type(exc).__name__)
+        raise
+
+
 def apology(inbound: Inbound, conv: str = "", last: Outbound | None = None) -> Outbound:
     """A polite "the system is busy" for an event the engine could not take."""
     return Outbound(
@@ -81,6 +92,7 @@ __all__ = [
     "apology",
     "deliver_outbox",
     "handle_inbound",
+    "handle_queued",
     "publish",
     "queue_replies",
 ]
