@@ -477,8 +477,11 @@ def _name_start(text: str, pos: int) -> int:
 
 def _names(text: str) -> str:
     spans = _name_spans(text)
-    if _shouting(text):  # "DILAPORKAN OLEH ... DAN ISTRI, LUH SUCIANI": read it as typed lower
+    if _shouting(text):  # "DILAPORKAN OLEH ... DAN ISTRI, LUH SUCIANI": read it as typed lower,
         spans += _name_spans(text.lower())
+        titled = text.title()  # and look its listed names up as if each word were capitalised
+        if len(titled) == len(text):
+            spans += _unannounced(titled)
     return _replace(text, spans, NAME)
 
 
@@ -617,24 +620,28 @@ _NOT_PERSONS = _wordset(
     "senin selasa rabu kamis jumat jum'at sabtu minggu ahad"
 )
 
+
 # Heroes and founders whose names Jakarta's main roads carry, often written without "Jl.":
 # "macet parah di Gatot Subroto", "lampu mati sepanjang Ahmad Yani".
-_STREET_NAMESAKES = _wordset(
-    "sudirman thamrin gatot subroto ahmad yani diponegoro imam bonjol hayam wuruk gajah mada "
-    "haryono panjaitan suprapto sutoyo tendean pierre rasuna said kuningan antasari "
-    "fatmawati daan mogot kyai tapa juanda hasyim asyari mangunkusumo cipto wahidin "
-    "sudirohusodo kartini cut meutia nyak dien sisingamangaraja hasanudin hasanuddin "
-    "trunojoyo wolter monginsidi abdul muis kebon sirih veteran merdeka pattimura "
-    "supomo soepomo saharjo casablanca satrio sahardjo pramuka ahmad dahlan agus salim "
-    "teuku umar mas mansyur mansur tanjung rawamangun pemuda pahlawan revolusi "
-    "sutomo tomo bung hatta sukarno soekarno radio dalam hang tuah lebak bulus "
-    "otista oto iskandar dinata dewi sartika raden saleh salemba matraman jatinegara "
-    "basuki rahmat kolonel sugiono gunawarman senopati wijaya iskandarsyah adityawarman "
-    "sultan agung iskandar muda panglima polim ciputat tentara pelajar latumenten "
-    "tubagus angke kemanggisan arjuna jembatan tiga pluit sunter yos sudarso "
-    "benyamin sueb ancol perintis kemerdekaan pangeran jayakarta mangga dua "
-    "sam ratulangi ratulangi husni thamrin halim perdanakusuma tb simatupang simatupang "
-    "kramat kwitang cikini menteng proklamasi pegangsaan diponegoro "
+def _phrases(text: str) -> frozenset[str]:
+    return frozenset(phrase.strip() for phrase in text.split(","))
+
+
+_STREET_NAMESAKES = _phrases(
+    "sudirman, thamrin, husni thamrin, gatot subroto, ahmad yani, diponegoro, imam bonjol, "
+    "hayam wuruk, gajah mada, haryono, panjaitan, suprapto, sutoyo, tendean, pierre tendean, "
+    "rasuna said, antasari, pangeran antasari, fatmawati, daan mogot, kyai tapa, juanda, "
+    "hasyim asyari, cipto mangunkusumo, wahidin sudirohusodo, kartini, cut meutia, "
+    "cut nyak dien, sisingamangaraja, hasanudin, hasanuddin, trunojoyo, wolter monginsidi, "
+    "abdul muis, pattimura, supomo, soepomo, saharjo, sahardjo, casablanca, satrio, "
+    "ahmad dahlan, agus salim, teuku umar, mas mansyur, kh mas mansyur, sutomo, bung tomo, "
+    "hatta, bung hatta, sukarno, soekarno, hang tuah, otista, otto iskandardinata, "
+    "oto iskandar dinata, dewi sartika, raden saleh, basuki rahmat, kolonel sugiono, "
+    "gunawarman, senopati, iskandarsyah, adityawarman, sultan agung, iskandar muda, "
+    "panglima polim, latumenten, yos sudarso, benyamin sueb, pangeran jayakarta, "
+    "sam ratulangi, ratulangi, halim perdanakusuma, perdanakusuma, tb simatupang, "
+    "simatupang, letjen suprapto, mt haryono, di panjaitan, slamet riyadi, untung suropati, "
+    "tjut meutia, rs fatmawati, ki hajar dewantara, hajar dewantara, mohammad husni thamrin"
 )
 
 _CAPITAL_RUN = re.compile(r"(?<![\w'’.-])[A-Z][a-z'’-]+(?:[ \t]+[A-Z][a-z'’-]+)*(?![\w'’-])")
@@ -771,8 +778,8 @@ def _unannounced(text: str) -> list[tuple[int, int]]:
             # Anggraini"), then what stands before
             if _place_before(text, first) or _PLACE_AFTER.match(text, end):
                 continue
-            if all(w in _STREET_NAMESAKES or w in place_words() for w in names):
-                continue
+            if " ".join(names) in _STREET_NAMESAKES or all(w in place_words() for w in names):
+                continue  # "macet di Gatot Subroto", "banjir di Kampung Melayu"
             if len(segment) == 1 and not addressed:
                 opening = _SENTENCE_START.search(before) is not None
                 introduces = _INTRODUCES.match(text, end) is not None

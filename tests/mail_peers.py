@@ -91,7 +91,8 @@ class Dovecot:
 
 
 @contextmanager
-def dovecot_server() -> Iterator[Dovecot]:
+def dovecot_server(*, idle: bool = True) -> Iterator[Dovecot]:
+    """Dovecot; ``idle=False`` hides IDLE from its capabilities (a server without it)."""
     binary = shutil.which("dovecot")
     if binary is None:
         raise RuntimeError("dovecot is not installed: run `make peers`")
@@ -115,6 +116,7 @@ log_path = {root}/dovecot.log
 ssl = no
 disable_plaintext_auth = no
 auth_mechanisms = plain login
+{"" if idle else "imap_capability = IMAP4rev1 UIDPLUS MOVE LITERAL+"}
 mail_location = maildir:{root}/mail/%u
 passdb {{
   driver = passwd-file

@@ -290,7 +290,7 @@ async def test_auto_replies_lists_and_bounces_are_never_answered_and_a_storm_is_
     assert not {"noreply@bank.example", "x@list.example", "bulk@promo.example", CITY} & set(to)
     conv = Keyring([SECRET]).pseudonym("email", "ani@contoh.co.id")
     dead = await redis.xrange(streams.dead_letters("email"))
-    assert any(f.get(b"conv", f.get("conv")) in (conv, conv.encode()) for _, f in dead)
+    assert any(f["conv"] == conv and f["reason"] == "bounced" for _, f in dead)
     assert await redis.get(streams.unreachable_key(conv))
     logs = run.log.read_text()
     assert '"event": "email_storm"' in logs and '"event": "email_bounced"' in logs
@@ -464,3 +464,45 @@ def test_replies_through_a_real_mta_land_in_the_citizens_mailbox_in_one_thread(
     assert str(sent["Message-ID"]) in str(tracking["References"])
     assert token_of(answer) == token_of(tracking)
     assert str(answer["Auto-Submitted"]) == "auto-replied"
+
+
+@pytest.mark.timeout(180)
+async def test_without_idle_the_inbox_is_polled_and_refused_or_oversized_mail_handled(
+    redis_url: str, redis: Redis, tmp_path: Path
+) -> None:
+    """A server without IDLE is polled. A letter over EMAIL_MAX_MB gets one polite answer,
+    unread; a recipient the SMTP server refuses for good (5xx) goes to the dead letters once."""
+    log = tmp_path / "worker.log"
+    with dovecot_server(idle=False) as dovecot, smtp_sink() as sink:
+        env = email_env(
+            dovecot.port,
+            sink.port,
+            redis_url,
+            KANAL_DATA_DIR=str(tmp_path / "var"),
+            KANAL_HTTP_PORT=str(free_port()),
+            EMAIL_POLL_S="0.5",
+            EMAIL_MAX_MB="0.1",
+        )
+        worker = bots_email(env, log)
+        try:
+            big = letter("besar@contoh.co.id", "Foto banjir", "Banjir di Jl. Tebet", photos=3)
+            dovecot.append(big)
+            answer = sink.wait_for(lambda m: str(m["In-Reply-To"]) == str(big["Message-ID"]))
+            assert "melebihi batas ukuran" in text_of(answer)
+            sink.refuse_with = (550, "5.1.1 No such user")
+            gone = letter("hilang@contoh.co.id", "Got mampet", "Got mampet di Jl. Tebet Raya")
+            dovecot.append(gone)
+            wait_seen(dovecot, 30)
+            deadline = time.monotonic() + 30
+            while not await redis.xlen(streams.dead_letters("email")):
+                assert time.monotonic() < deadline, "no dead letter"
+                time.sleep(0.2)
+        finally:
+            assert stop(worker) == 0
+    [(_, entry)] = await redis.xrange(streams.dead_letters("email"))
+    assert entry["reason"] == "smtp_5xx"
+    conv = Keyring([SECRET]).pseudonym("email", "hilang@contoh.co.id")
+    assert await redis.get(streams.unreachable_key(conv))
+    logs = log.read_text()
+    assert '"event": "email_too_large"' in logs
+    assert_clean(logs)
