@@ -3,6 +3,11 @@
 set -euo pipefail
 need=()
 command -v redis-server >/dev/null || need+=(redis-server)
+# SMS: Kannel's bearerbox + smsbox (the fake SMSC is built in); the upload page: headless Chromium.
+[ -x /usr/sbin/bearerbox ] || need+=(kannel)
+[ -x /usr/sbin/smsbox ] || need+=(kannel-extras)
+[ -x /usr/bin/chromium ] || need+=(chromium)
+[ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
 if ((${#need[@]})); then
   echo "installing test peers: ${need[*]}"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
