@@ -148,7 +148,7 @@ async def test_emoji_and_accents_both_ways(stack: SmsStack, engine: Engine) -> N
     assert state.draft.description == story  # not garbled on the way in
     assert not mt.ucs2  # our question is GSM-7
     # Out: an officer's note with an accented name and an emoji goes as UCS-2, intact ...
-    note = "Laporan 2400001: selesai. Catatan: Sudah dibersihkan oleh Pak Andrés 👍"
+    note = "Laporan 2400001: selesai. Catatan: Sudah dibersihkan oleh Pak Martín 👍"
     await stack.push(to=PHONE, conv=conv, text=note, kind="update")
     out = await stack.mt()
     assert out.ucs2 and out.text == note

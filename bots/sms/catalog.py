@@ -36,7 +36,7 @@ SHORT_MESSAGES: MappingProxyType[str, str] = MappingProxyType(
         "too_long": "Pesan sangat panjang; {limit} karakter pertama kami simpan.",
         "unknown_command": "Perintah {command} tidak dikenal. Ketik BANTUAN.",
         "confirm_category": "Kategori: {label}. Benar?",
-        "ask_category": "Pilih kategori, balas nomornya:",
+        "ask_category": "Pilih kategori:",
         "category_set": "Kategori: {label}.",
         "ask_location": "Di mana lokasinya? Ketik alamat: nama jalan, patokan, dan kelurahan.",
         "ask_location_offer": "Di mana lokasinya? Ketik alamat dan kelurahan, atau pilih:",
@@ -75,7 +75,7 @@ SHORT_MESSAGES: MappingProxyType[str, str] = MappingProxyType(
         ),
         "status_checking": "Sebentar, status laporan {tracking_id} kami cek.",
         "forget_confirm": (
-            "Hapus data Anda? Nomor HP dihapus dan kabar status berhenti; laporan terkirim tetap "
+            "Hapus data Anda? Nomor HP dihapus, kabar status berhenti; laporan terkirim tetap "
             "ada tanpa nama, laporan yang sedang dibuat batal."
         ),
         "forgotten": (
@@ -126,16 +126,16 @@ LITERALS: tuple[str, ...] = ("Lokasi disimpan.", "Foto disimpan.", "Foto ditamba
 SHORT_CATEGORIES: MappingProxyType[str, str] = MappingProxyType(
     {
         "sampah": "Sampah",
-        "banjir": "Banjir/saluran",
+        "banjir": "Banjir",
         "jalan_rusak": "Jalan rusak",
         "lampu_jalan": "Lampu jalan",
         "pohon": "Pohon",
         "parkir_liar": "Parkir liar",
         "lalu_lintas": "Lalu lintas",
-        "pkl": "PKL liar",
-        "pmks": "Pengemis/ODGJ",
+        "pkl": "PKL",
+        "pmks": "Pengemis",
         "fasilitas_umum": "Fasilitas umum",
-        "pelanggaran": "Pelanggaran perda",
+        "pelanggaran": "Langgar perda",
         "lainnya": "Lainnya",
     }
 )
