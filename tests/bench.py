@@ -5,6 +5,8 @@ Engine: whole conversations (greeting, story, category, GPS point, skip photo, s
 real redis-server with the fallback NLU, in 1 and 4 worker processes (replicas) at once.
 Bridge: submissions per second into the sandbox CRM over HTTP, and the relay's added latency
 from an officer's update to the citizen's outbox entry.
+SMS (tests/bench_sms.py): MO per second through a real Kannel end to end, and the SMS segments
+a typical report costs.
 """
 
 from __future__ import annotations
@@ -211,6 +213,9 @@ def main() -> int:
                 figures["engine_p50_ms_4w"] = round(_percentile(lat, 0.50) * 1000, 3)
                 figures["engine_p99_ms_4w"] = round(_percentile(lat, 0.99) * 1000, 3)
         figures.update(asyncio.run(bridge_figures(url)))
+        from tests import bench_sms
+
+        figures.update(asyncio.run(bench_sms.run(url)))
     figures.update(scrub_figures())
     from tests import bench_nlu
 
