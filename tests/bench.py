@@ -5,6 +5,8 @@ Engine: whole conversations (greeting, story, category, GPS point, skip photo, s
 real redis-server with the fallback NLU, in 1 and 4 worker processes (replicas) at once.
 Bridge: submissions per second into the sandbox CRM over HTTP, and the relay's added latency
 from an officer's update to the citizen's outbox entry.
+SMS (tests/bench_sms.py): MO per second through a real Kannel end to end, and the SMS segments
+a typical report costs.
 """
 
 from __future__ import annotations
@@ -221,6 +223,9 @@ def main() -> int:
         from tests import bench_email
 
         figures.update(bench_email.run(url))
+        from tests import bench_sms
+
+        figures.update(asyncio.run(bench_sms.run(url)))
     figures.update(scrub_figures())
     from tests import bench_nlu
 

@@ -239,31 +239,63 @@ class OutboxSender:
         attempts: int,
         gone: bool = False,
     ) -> None:
-        record = {
-            "outbound": fields.get("outbound", ""),
-            "reason": reason,
-            "entry": entry_id,
-            "attempts": str(attempts),
-            "failed_at": str(int(time.time())),
-        }
-        if out is not None:
-            record.update(conv=out.conv, kind=out.kind, tracking_id=out.tracking_id or "")
-        async with self.redis.pipeline(transaction=True) as tx:
-            tx.xadd(streams.dead_letters(self.channel), redis_fields(record))
-            if gone and out is not None and out.conv:
-                tx.set(streams.unreachable_key(out.conv), reason, ex=UNREACHABLE_TTL_S)
-            tx.xack(self.stream, self.group, entry_id)
-            await tx.execute()
-        metrics.OUTBOX_DEAD.labels(self.channel, reason).inc()
-        log.error(
-            "outbox_dead_letter",
-            channel=self.channel,
-            conv=out.conv if out else None,
+        await dead_letter(
+            self.redis,
+            self.channel,
+            fields.get("outbound", ""),
+            out,
+            reason,
             entry=entry_id,
-            reason=reason,
             attempts=attempts,
-            unreachable=gone,
+            gone=gone,
+            ack=(self.stream, self.group),
         )
+
+
+async def dead_letter(
+    redis: Redis,
+    channel: str,
+    outbound: str,
+    out: Outbound | None,
+    reason: str,
+    *,
+    entry: str = "",
+    attempts: int = 1,
+    gone: bool = False,
+    ack: tuple[str, str] | None = None,
+) -> None:
+    """Move a message to ``kanal:outbox:<channel>:dead`` (and its recipient, when ``gone``, to
+    the unreachable ones), in one transaction with the outbox ``ack`` (stream, group) if given.
+
+    Also for what a platform reports later, e.g. an SMS delivery report that says the message
+    failed after the gateway had accepted it.
+    """
+    record = {
+        "outbound": outbound,
+        "reason": reason,
+        "entry": entry,
+        "attempts": str(attempts),
+        "failed_at": str(int(time.time())),
+    }
+    if out is not None:
+        record.update(conv=out.conv, kind=out.kind, tracking_id=out.tracking_id or "")
+    async with redis.pipeline(transaction=True) as tx:
+        tx.xadd(streams.dead_letters(channel), redis_fields(record))
+        if gone and out is not None and out.conv:
+            tx.set(streams.unreachable_key(out.conv), reason, ex=UNREACHABLE_TTL_S)
+        if ack is not None:
+            tx.xack(ack[0], ack[1], entry)
+        await tx.execute()
+    metrics.OUTBOX_DEAD.labels(channel, reason).inc()
+    log.error(
+        "outbox_dead_letter",
+        channel=channel,
+        conv=out.conv if out else None,
+        entry=entry,
+        reason=reason,
+        attempts=attempts,
+        unreachable=gone,
+    )
 
 
 @dataclass(frozen=True)
@@ -352,6 +384,7 @@ __all__ = [
     "RateLimits",
     "Send",
     "dead_channels",
+    "dead_letter",
     "deliver_outbox",
     "list_dead",
     "replay_dead",
