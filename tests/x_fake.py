@@ -389,13 +389,15 @@ class FakeX:
             "application/problem+json" if status >= 400 and "title" in doc else "application/json"
         )
         resp = MockResponse(raw, status_code=status, content_type=ctype, headers=headers)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            self._current, self._body = request, b""
-            try:
-                bad = [_describe(e) for e in self.api.iter_response_errors(mock, resp)]
-            finally:
-                self._current = None
+        bad = []
+        if not errors:  # a refused request has no operation to answer for
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                self._current, self._body = request, b""
+                try:
+                    bad = [_describe(e) for e in self.api.iter_response_errors(mock, resp)]
+                finally:
+                    self._current = None
         if bad:
             self.violations.append(f"response {status} to {request.method} {path}: {bad}")
         return Response(raw, status_code=status, media_type=ctype, headers=headers)
