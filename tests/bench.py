@@ -4,7 +4,8 @@
 Engine: whole conversations (greeting, story, category, GPS point, skip photo, send) through a
 real redis-server with the fallback NLU, in 1 and 4 worker processes (replicas) at once.
 Bridge: submissions per second into the sandbox CRM over HTTP, and the relay's added latency
-from an officer's update to the citizen's outbox entry.
+from an officer's update to the citizen's outbox entry. E-mail (``tests/bench_email.py``) and X
+(``tests/bench_twitter.py``): a backlog handled by the channel's worker process.
 SMS (tests/bench_sms.py): MO per second through a real Kannel end to end, and the SMS segments
 a typical report costs.
 """
@@ -226,6 +227,9 @@ def main() -> int:
         from tests import bench_sms
 
         figures.update(asyncio.run(bench_sms.run(url)))
+        from tests import bench_twitter
+
+        figures.update(bench_twitter.run(url))
     figures.update(scrub_figures())
     from tests import bench_nlu
 
