@@ -28,7 +28,7 @@ from kanal.settings import Settings
 log = get_logger(__name__)
 
 # One line per channel: the package that exposes ``CHANNEL``.
-CHANNELS: tuple[str, ...] = ("bots.console",)
+CHANNELS: tuple[str, ...] = ("bots.console", "bots.telegram")
 
 
 def load(module: str) -> Channel:

@@ -103,11 +103,15 @@ class FakeBotApi:
         self.sent_photos: list[dict[str, Any]] = []
         self.update_seen_at: dict[int, float] = {}  # update id -> when it reached the peer
         self._arrived = asyncio.Event()
+        # When each message the bot sent was stored by the emulator, by chat (wall clock, s).
+        self.stored_at: dict[int, list[float]] = {}
+        self._stored = asyncio.Condition()
         # SIGKILL this process when the bot sends a text containing this (a crash mid-send).
         self.kill_on: tuple[str, int] | None = None
         self.killed = asyncio.Event()
         self._pusher: asyncio.Task[None] | None = None
         self._pull_lock = asyncio.Lock()
+        self.closing = False
 
     # ---- the test's side ----------------------------------------------------------------------
     def add_file(self, data: bytes) -> str:
@@ -176,7 +180,7 @@ class FakeBotApi:
         while True:
             await self.pull()
             ready = self._ready(offset)
-            if ready or time.monotonic() >= deadline:
+            if ready or time.monotonic() >= deadline or self.closing:
                 return JSONResponse({"ok": True, "result": ready[:limit]})
             self._arrived.clear()
             with contextlib.suppress(TimeoutError):
@@ -257,7 +261,20 @@ class FakeBotApi:
 
     async def forward(self, method: str, params: dict[str, Any]) -> Response:
         r = await self.emulator.post(f"/bot{self.token}/{method}", json=params)
+        if method == "sendMessage" and r.status_code == 200:
+            await self._note_stored(int(params["chat_id"]))
         return Response(r.content, status_code=r.status_code, media_type="application/json")
+
+    async def _note_stored(self, chat_id: int) -> None:
+        async with self._stored:
+            self.stored_at.setdefault(chat_id, []).append(time.time())
+            self._stored.notify_all()
+
+    async def wait_stored(self, chat_id: int, count: int) -> float:
+        """When the ``count``-th message to this chat reached the emulator."""
+        async with self._stored:
+            await self._stored.wait_for(lambda: len(self.stored_at.get(chat_id, [])) >= count)
+            return self.stored_at[chat_id][count - 1]
 
     async def m_getUpdates(self, params: dict[str, Any]) -> Response:
         return await self.get_updates(params)
@@ -285,6 +302,7 @@ class FakeBotApi:
         if "reply_markup" in params:
             shown["reply_markup"] = params["reply_markup"]
         r = await self.emulator.post(f"/bot{self.token}/sendMessage", json=shown)
+        await self._note_stored(int(params["chat_id"]))
         doc = r.json()
         doc["result"].pop("text", None)
         doc["result"]["photo"] = [
@@ -413,10 +431,11 @@ class TelegramPeer:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await self.client.aclose()
-        await self.fake.aclose()
+        self.fake.closing = True  # open long polls answer at once
         if self.server is not None:
             await self.server.stop()
+        await self.client.aclose()
+        await self.fake.aclose()
         if self.proc is not None:
             self.proc.terminate()
             try:
