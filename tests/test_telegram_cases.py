@@ -383,3 +383,23 @@ def test_the_compose_file_has_a_telegram_service_with_a_healthcheck() -> None:
         for f in s.model_fields
     }
     assert set(svc["environment"]) <= known
+
+
+def test_bot_api_errors_say_what_to_do() -> None:
+    """python-telegram-bot's own exceptions, as the outbox and the loops read them."""
+    import telegram.error as tg
+
+    from bots.telegram.worker import map_error
+    from kanal.errors import PermanentPeerError, RecipientUnreachable, RetryAfter
+
+    blocked = map_error(tg.Forbidden("Forbidden: bot was blocked by the user"))
+    assert isinstance(blocked, RecipientUnreachable) and not blocked.retryable
+    assert str(PLANTED.chat_id) not in str(blocked)
+    flood = map_error(tg.RetryAfter(7))
+    assert isinstance(flood, RetryAfter) and flood.seconds == 7.0
+    gone = map_error(tg.BadRequest("Bad Request: chat not found"))
+    assert isinstance(gone, RecipientUnreachable) and gone.reason == "chat_not_found"
+    refused = map_error(tg.BadRequest("Bad Request: message is too long"))
+    assert type(refused) is PermanentPeerError and refused.reason == "bad_request"
+    for transient in (tg.TimedOut(), tg.NetworkError("Bad Gateway"), tg.Conflict("Conflict")):
+        assert map_error(transient).retryable

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -14,7 +16,7 @@ from tests.harness import PLANTED, assert_clean
 from tests.telegram_fixtures import CITIZEN
 from tests.telegram_fixtures import peer as peer  # the fixture
 from tests.telegram_peer import TelegramPeer
-from tests.test_run import KanalRun
+from tests.test_run import KanalRun, clean_env
 
 
 @pytest.mark.timeout(180)
@@ -55,3 +57,29 @@ async def test_kanal_run_starts_telegram_when_its_token_is_set(
     assert '"channels": "console,telegram"' in logged
     assert_clean(logged, where="kanal run's log")
     assert CITIZEN.username not in logged and peer.token not in logged
+
+
+async def test_doctor_checks_the_bot_token_and_the_webhook_secret(
+    peer: TelegramPeer, tmp_path: Path
+) -> None:
+    def doctor(**env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "kanal", "doctor"],
+            env=clean_env(KANAL_DATA_DIR=str(tmp_path), TELEGRAM_API_BASE_URL=peer.url, **env),
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    good = await asyncio.to_thread(doctor, TELEGRAM_BOT_TOKEN=peer.token)
+    assert "[ok  ] TELEGRAM_BOT_TOKEN: getMe: @TestNameBot" in good.stdout, good.stdout
+    assert "long polling" in good.stdout and peer.token not in good.stdout
+    wrong = await asyncio.to_thread(doctor, TELEGRAM_BOT_TOKEN="1:salah")
+    assert wrong.returncode == 1 and "[FAIL] TELEGRAM_BOT_TOKEN" in wrong.stdout
+    no_secret = await asyncio.to_thread(
+        doctor,
+        TELEGRAM_BOT_TOKEN=peer.token,
+        TELEGRAM_WEBHOOK_URL="https://k.example/telegram/webhook",
+    )
+    assert "[FAIL] TELEGRAM_WEBHOOK_SECRET" in no_secret.stdout
