@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	@rm -f $(VENV)/.installed-*; touch $@
 
-peers: ## Debian packages the tests talk to (real redis-server)
+peers: ## the real peers the tests talk to: redis-server (Debian), the npm Telegram emulator
 	@bash scripts/install-peers.sh
 
 run: install ## the main job on embedded defaults

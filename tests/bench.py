@@ -4,7 +4,8 @@
 Engine: whole conversations (greeting, story, category, GPS point, skip photo, send) through a
 real redis-server with the fallback NLU, in 1 and 4 worker processes (replicas) at once.
 Bridge: submissions per second into the sandbox CRM over HTTP, and the relay's added latency
-from an officer's update to the citizen's outbox entry.
+from an officer's update to the citizen's outbox entry. Telegram: updates per second and reply
+latency of the real worker through the npm emulator (tests/bench_telegram.py).
 """
 
 from __future__ import annotations
@@ -205,6 +206,9 @@ def main() -> int:
                 figures["engine_p50_ms_4w"] = round(_percentile(lat, 0.50) * 1000, 3)
                 figures["engine_p99_ms_4w"] = round(_percentile(lat, 0.99) * 1000, 3)
         figures.update(asyncio.run(bridge_figures(url)))
+        from tests import bench_telegram
+
+        figures.update(asyncio.run(bench_telegram.run(url)))
     figures.update(scrub_figures())
     from tests import bench_nlu
 
