@@ -389,7 +389,7 @@ def test_bot_api_errors_say_what_to_do() -> None:
     """python-telegram-bot's own exceptions, as the outbox and the loops read them."""
     import telegram.error as tg
 
-    from bots.telegram.worker import map_error
+    from bots.telegram.bot import map_error
     from kanal.errors import PermanentPeerError, RecipientUnreachable, RetryAfter
 
     blocked = map_error(tg.Forbidden("Forbidden: bot was blocked by the user"))

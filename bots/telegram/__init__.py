@@ -19,7 +19,8 @@ from bots.telegram.adapter import (
     render,
     wanted_file,
 )
-from bots.telegram.worker import LIMITS, TelegramSettings, TelegramWorker, make_worker
+from bots.telegram.bot import LIMITS, TelegramSettings
+from bots.telegram.worker import TelegramWorker, make_worker
 
 CHANNEL = Channel(
     name=NAME,

@@ -16,10 +16,8 @@ Either way an album (one ``media_group_id``) is one event; an update is handled 
 ``update_id``: in memory, by the engine's key, and by a key for the polite one-line answers);
 a 5xx or network error backs off and fetches the same updates again.
 
-Sending: every call goes through python-telegram-bot's ``AIORateLimiter`` (30 messages a second
-overall, 20 a minute in a group) and a per-chat bucket (one a second, bursts of three). A 403 is
-:class:`RecipientUnreachable` (the outbox dead-letters it once), a 429 is :class:`RetryAfter`
-with Telegram's ``retry_after``, a network error or 5xx is retried with backoff.
+Sending (replies directly, the bridge's messages from ``kanal:outbox:telegram``) is
+:class:`bots.telegram.bot.Sender`'s.
 """
 
 from __future__ import annotations
@@ -28,47 +26,37 @@ import asyncio
 import contextlib
 import hmac
 import json
-import os
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlencode
 
-from pydantic import SecretStr
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from telegram import BotCommand
 from telegram.error import (
     BadRequest,
-    ChatMigrated,
-    Conflict,
-    Forbidden,
-    InvalidToken,
-    NetworkError,
     TelegramError,
 )
-from telegram.error import RetryAfter as TelegramRetryAfter
-from telegram.ext import AIORateLimiter, ExtBot
 from telegram.request import HTTPXRequest
 
-from bots.core.channel import ChannelSettings, WorkerContext, channel_config
-from bots.core.outbox import Limiter, RateLimits, deliver_outbox
+from bots.core.channel import WorkerContext
+from bots.core.outbox import deliver_outbox
 from bots.core.worker import apology, handle_inbound
 from bots.telegram.adapter import (
     ALLOWED_UPDATES,
     CHANNEL,
     COMMANDS,
-    SendCall,
     TelegramInputError,
     TelegramUpdate,
     album_id,
     merge_album,
     parse,
-    render,
     update_kind,
     wanted_file,
 )
+from bots.telegram.bot import Sender, TelegramSettings, bot_call, map_error
 from kanal import streams
 from kanal.errors import (
     KanalError,
@@ -83,92 +71,15 @@ from kanal.redis import get_str
 from kanal.tasks import FailureStreak, stop_tasks
 
 log = get_logger(__name__)
-# python-telegram-bot 22 warns on every RetryAfter until time periods are timedeltas; opt in to
-# that (its announced future behaviour) instead of warning on each 429.
-os.environ.setdefault("PTB_TIMEDELTA", "true")
 
 UPDATES = "kanal:telegram:updates"
 UPDATES_GROUP = "telegram-receivers"
 ANSWERED_TTL_S = 7 * 24 * 3600
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 (a header name)
-# Telegram's published limits: ~30 messages a second overall, one a second in one chat (short
-# bursts allowed), 20 a minute in a group.
-LIMITS = RateLimits(per_s=30, per_recipient_per_s=1, burst=3)
-GROUP_PER_MINUTE = 20
-DIRECT_RETRIES = 3  # a reply hit by a 429 waits for retry_after this many times, then backs off
-
-
-class TelegramSettings(ChannelSettings):
-    """``TELEGRAM_*``: the bot token turns the channel on."""
-
-    model_config = channel_config("TELEGRAM_")
-    required = ("bot_token",)
-
-    bot_token: SecretStr = SecretStr("")
-    api_base_url: str = "https://api.telegram.org"
-    webhook_url: str = ""
-    webhook_secret: SecretStr = SecretStr("")
-    poll_timeout_s: int = 25
-    album_wait_s: float = 0.8
-
-    def missing(self) -> list[str]:
-        out = super().missing()
-        if self.webhook_url and not self.webhook_secret.get_secret_value():
-            out.append("TELEGRAM_WEBHOOK_SECRET")  # a webhook anyone could post to: no
-        return out
 
 
 def answered_key(update_id: int) -> str:
     return f"kanal:telegram:answered:{update_id}"
-
-
-def map_error(exc: TelegramError) -> KanalError:
-    """A Bot API error as the outbox and the loops read it. Never carries Telegram's message
-    (it may quote the chat)."""
-    if isinstance(exc, Forbidden):
-        return RecipientUnreachable("blocked", status=403, reason="blocked")
-    if isinstance(exc, TelegramRetryAfter):
-        after = exc.retry_after
-        seconds = after if isinstance(after, int | float) else after.total_seconds()
-        return RetryAfter(float(seconds))
-    if isinstance(exc, ChatMigrated):
-        return RecipientUnreachable("chat migrated", status=400, reason="chat_migrated")
-    if isinstance(exc, BadRequest):
-        if "chat not found" in exc.message.lower() or "user is deactivated" in exc.message.lower():
-            return RecipientUnreachable("chat not found", status=400, reason="chat_not_found")
-        return PermanentPeerError("bad request", status=400, reason="bad_request")
-    if isinstance(exc, Conflict):
-        return TemporaryPeerError("conflict", status=409)
-    if isinstance(exc, InvalidToken):
-        return TemporaryPeerError("invalid token", status=401)  # the operator fixes .env
-    if isinstance(exc, NetworkError):
-        return TemporaryPeerError(type(exc).__name__)
-    return TemporaryPeerError(type(exc).__name__)
-
-
-async def bot_call(call: Callable[[], Awaitable[Any]]) -> Any:
-    try:
-        return await call()
-    except TelegramError as exc:
-        raise map_error(exc) from None
-
-
-def make_bot(settings: TelegramSettings) -> ExtBot[int]:
-    root = settings.api_base_url.rstrip("/")
-    return ExtBot(
-        settings.bot_token.get_secret_value(),
-        base_url=f"{root}/bot",
-        base_file_url=f"{root}/file/bot",
-        request=HTTPXRequest(connection_pool_size=32, read_timeout=15, connect_timeout=10),
-        rate_limiter=AIORateLimiter(
-            # One message every 1/30 s, not bursts of 30: within 30 in any second.
-            overall_max_rate=1,
-            overall_time_period=1 / (LIMITS.per_s or 30),
-            group_max_rate=GROUP_PER_MINUTE,
-            group_time_period=60,
-            max_retries=0,  # a 429 reaches us: the outbox honours retry_after
-        ),
-    )
 
 
 class TelegramWorker:
@@ -176,11 +87,10 @@ class TelegramWorker:
         self.ctx = ctx
         self.redis = ctx.redis
         self.settings = settings
-        self.bot = make_bot(settings)
+        self.sender = Sender(settings)
+        self.bot = self.sender.bot
+        self.reply = self.sender.reply
         self.poll_request = HTTPXRequest(read_timeout=settings.poll_timeout_s + 15)
-        self.per_chat = Limiter(
-            RateLimits(per_recipient_per_s=LIMITS.per_recipient_per_s, burst=LIMITS.burst)
-        )
         self.recent: OrderedDict[int, None] = OrderedDict()
         self.offset: int | None = None
 
@@ -207,49 +117,6 @@ class TelegramWorker:
         await self.redis.xadd(UPDATES, {"update": json.dumps(update)})
         return JSONResponse({"ok": True})
 
-    # ---- sending ------------------------------------------------------------------------------
-    async def call(self, c: SendCall) -> None:
-        params = dict(c.params)
-        markup = params.pop("reply_markup", None)
-        kwargs = {"reply_markup": markup} if markup is not None else None
-        if c.method == "sendPhoto":
-            await bot_call(
-                lambda: self.bot.send_photo(
-                    params["chat_id"],
-                    params["photo"],
-                    caption=params.get("caption"),
-                    api_kwargs=kwargs,
-                )
-            )
-        else:
-            await bot_call(
-                lambda: self.bot.send_message(params["chat_id"], params["text"], api_kwargs=kwargs)
-            )
-
-    async def send(self, out: Outbound, *, retries: int = 0) -> None:
-        """Every call of ``render(out)``, paced per chat. ``retries``: how often a 429 is waited
-        out here (a reply to a citizen) before it propagates (the outbox waits itself)."""
-        calls = render(out)
-        done = 0
-        while done < len(calls):
-            await self.per_chat.wait(out.to)
-            try:
-                await self.call(calls[done])
-            except RetryAfter as exc:
-                if retries <= 0:
-                    raise
-                retries -= 1
-                log.warning("telegram_flood_wait", channel=CHANNEL, conv=out.conv, s=exc.seconds)
-                await asyncio.sleep(min(exc.seconds, 60.0))
-                continue
-            done += 1
-
-    async def reply(self, out: Outbound) -> None:
-        await self.send(out, retries=DIRECT_RETRIES)
-
-    async def from_outbox(self, out: Outbound) -> None:
-        await self.send(out)
-
     # ---- receiving ----------------------------------------------------------------------------
     async def run(self) -> None:
         await bot_call(self.bot.initialize)
@@ -262,7 +129,7 @@ class TelegramWorker:
                 deliver_outbox(
                     self.redis,
                     CHANNEL,
-                    self.from_outbox,
+                    self.sender.send,
                     consumer=self.ctx.consumer,
                     policy=self.ctx.outbox_policy,
                 )
@@ -535,11 +402,8 @@ def make_worker(ctx: WorkerContext, settings: TelegramSettings) -> TelegramWorke
 
 
 __all__ = [
-    "LIMITS",
     "UPDATES",
-    "TelegramSettings",
     "TelegramWorker",
     "groups",
     "make_worker",
-    "map_error",
 ]
