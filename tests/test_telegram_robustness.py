@@ -209,7 +209,7 @@ async def test_edited_messages_stickers_and_other_things_get_a_short_reply(
 
 
 async def test_a_failing_bot_api_is_retried_and_nothing_is_lost_or_doubled(
-    peer: TelegramPeer, engine: Engine, redis: Redis
+    peer: TelegramPeer, engine: Engine, redis: Redis, logs: io.StringIO
 ) -> None:
     async with running_worker(peer, engine, redis):
         await peer.say(CITIZEN, "halo")
@@ -220,9 +220,19 @@ async def test_a_failing_bot_api_is_retried_and_nothing_is_lost_or_doubled(
         await peer.say(CITIZEN, "/batal")
         await peer.wait_for(CITIZEN, "Cara melapor")
         await peer.wait_for(CITIZEN, "Tidak ada laporan")
+        # The Bot API unreachable: what the citizen says meanwhile is answered once it is back.
+        outage = asyncio.create_task(peer.outage(2.0))
+        await asyncio.sleep(0.3)
+        await peer.say(CITIZEN, "halo")
+        await outage
+        await peer.wait_for(CITIZEN, "Halo! Saya Kanal")
         replies = await peer.quiet(CITIZEN, 1.0)
-    assert len(replies) == 3, [m["text"] for m in replies]
+    assert len(replies) == 4, [m["text"] for m in replies]
     assert [c.status for c in peer.fake.calls_of("getUpdates")].count(502) == 3
+    logged = logs.getvalue()
+    assert '"error": "TemporaryPeerError", "status": 502' in logged  # the 5xx, backed off
+    assert '"error": "TemporaryPeerError", "status": null' in logged  # refused connections
+    assert '"event": "part_recovered"' in logged
 
 
 async def test_sending_stays_within_telegrams_limits(

@@ -446,6 +446,17 @@ class TelegramPeer:
             if self.proc.stdout is not None:
                 self.proc.stdout.close()
 
+    async def outage(self, seconds: float) -> None:
+        """The Bot API unreachable for a while (connections refused), then back, same port."""
+        assert self.server is not None
+        port = int(self.url.rsplit(":", 1)[1])
+        self.fake.closing = True
+        await self.server.stop()
+        await asyncio.sleep(seconds)
+        self.fake.closing = False
+        self.server = AppServer(self.fake.app(), host="127.0.0.1", port=port)
+        await self.server.start()
+
     # ---- a citizen's side, through the emulator's own client API ----------------------------
     async def send(self, who: Person, chat: dict[str, Any] | None = None, **message: Any) -> None:
         body = {
