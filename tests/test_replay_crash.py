@@ -15,10 +15,8 @@ import asyncio
 import os
 import signal
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +32,7 @@ from kanal import streams
 from kanal.keys import Keyring
 from kanal.redis import Redis
 from tests.harness import PLANTED, assert_clean
-from tests.peers import REPO, free_port
+from tests.peers import free_port, module_process
 
 SECRET = "replay-crash-test-key"
 CITIZEN = PLANTED.chat_id
@@ -83,27 +81,8 @@ class Platform:
         )
 
 
-@contextmanager
-def worker(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[str]]:
-    with log.open("a") as err:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.loopback"],
-            cwd=REPO,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=err,
-            text=True,
-        )
-    try:
-        yield proc
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+def worker(env: dict[str, str], log: Path) -> AbstractContextManager[subprocess.Popen[str]]:
+    return module_process("tests.loopback", env, log)
 
 
 async def wait_for(pred: Any, timeout: float = 30.0) -> None:

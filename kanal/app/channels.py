@@ -28,7 +28,13 @@ from kanal.settings import Settings
 log = get_logger(__name__)
 
 # One line per channel: the package that exposes ``CHANNEL``.
-CHANNELS: tuple[str, ...] = ("bots.console", "bots.email", "bots.sms", "bots.twitter")
+CHANNELS: tuple[str, ...] = (
+    "bots.console",
+    "bots.telegram",
+    "bots.email",
+    "bots.sms",
+    "bots.twitter",
+)
 
 
 def load(module: str) -> Channel:

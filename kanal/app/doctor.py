@@ -80,6 +80,34 @@ async def _check_crm(s: Settings, line: Line, *, probe_idempotency: bool) -> Non
             )
 
 
+async def _check_telegram(line: Line) -> None:
+    """The bot's token against the Bot API (getMe), and which way updates come in."""
+    from bots.telegram import TelegramSettings
+
+    tg = TelegramSettings()
+    if not tg.bot_token.get_secret_value():
+        line(None, "TELEGRAM_BOT_TOKEN", "empty: the Telegram channel is off")
+        return
+    root = tg.api_base_url.rstrip("/")
+    try:
+        async with httpx.AsyncClient(timeout=10) as http:
+            r = await http.get(f"{root}/bot{tg.bot_token.get_secret_value()}/getMe")
+        me = (r.json().get("result") or {}) if r.status_code == 200 else {}
+    except (httpx.HTTPError, ValueError) as exc:
+        line(False, "TELEGRAM_API_BASE_URL", f"{root} unreachable ({type(exc).__name__})")
+        return
+    if not me:
+        line(False, "TELEGRAM_BOT_TOKEN", f"getMe -> {r.status_code} (is the token right?)")
+        return
+    line(True, "TELEGRAM_BOT_TOKEN", f"getMe: @{me.get('username', '?')}")
+    if tg.missing():
+        line(False, "TELEGRAM_WEBHOOK_SECRET", "empty: required with TELEGRAM_WEBHOOK_URL")
+    elif tg.webhook_url:
+        line(True, "TELEGRAM_WEBHOOK_URL", "webhook mode: POST /telegram/webhook with the secret")
+    else:
+        line(True, "TELEGRAM_WEBHOOK_URL", "empty: long polling")
+
+
 async def run_doctor(settings: Settings, *, probe_idempotency: bool = False) -> int:
     problems = 0
 
@@ -147,6 +175,7 @@ async def run_doctor(settings: Settings, *, probe_idempotency: bool = False) -> 
         line(ok, "KANAL_GAZETTEER_FILE", "found" if ok else "missing")
     else:
         line(None, "KANAL_GAZETTEER_FILE", "empty: coarse DKI outline, no kelurahan from GPS")
+    await _check_telegram(line)
     print("doctor: " + ("all good" if not problems else f"{problems} problem(s)"))
     return 1 if problems else 0
 
