@@ -51,11 +51,15 @@ def train(
 
 @app.command()
 def serve(
-    port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0: a free one).")] = 5005,
+    port: Annotated[int, typer.Option(help="Port (0: a free one).")] = 5005,
+    host: Annotated[
+        str, typer.Option(help="Address to listen on (0.0.0.0 in a container).")
+    ] = "127.0.0.1",
 ) -> None:
-    """Run the Rasa server on 127.0.0.1 (training first if needed) until Ctrl-C / SIGTERM."""
+    """Run the Rasa server (training first if needed) until Ctrl-C / SIGTERM; the workers reach
+    it through RASA_URL."""
     settings = _setup("INFO")
-    server = rasa.RasaServer(port=port, log_dir=settings.data_dir)
+    server = rasa.RasaServer(port=port, host=host, log_dir=settings.data_dir)
     stop = asyncio.Event()
 
     async def main() -> None:
@@ -138,9 +142,10 @@ def parse() -> None:
 
 @app.command("eval")
 def evaluate(
-    holdout: Annotated[Path, typer.Option(help="Rasa NLU YAML never trained on.")] = Path(
-        "nlu/eval/holdout.yml"
-    ),
+    holdout: Annotated[
+        list[Path] | None,
+        typer.Option(help="Rasa NLU YAML never trained on (repeat for several; default: both)."),
+    ] = None,
     out_dir: Annotated[Path, typer.Option("--out", help="Where the report goes.")] = Path(
         "reports"
     ),
@@ -157,9 +162,19 @@ def evaluate(
     latency, in reports/nlu-eval.md and reports/nlu-confusion.png.
     """
     kanal = _setup("WARNING")
+    holdouts = holdout or [Path("nlu/eval/holdout.yml"), Path("nlu/eval/realistic.yml")]
     try:
-        summary = asyncio.run(
-            _evaluate(holdout, out_dir, RasaSettings(), kanal.data_dir, ablation=ablation)
+        summary = "\n".join(
+            asyncio.run(
+                _evaluate(
+                    path,
+                    out_dir if i == 0 else out_dir / path.stem,
+                    RasaSettings(),
+                    kanal.data_dir,
+                    ablation=ablation and i == 0,
+                )
+            )
+            for i, path in enumerate(holdouts)
         )
     except rasa.RasaError as exc:
         typer.echo(f"kanal nlu eval: {exc}", err=True)

@@ -94,6 +94,15 @@ class Scores:
     entity_gold_hit: Counter[str] = field(default_factory=Counter)
     entity_pred_hit: Counter[str] = field(default_factory=Counter)
     sources: Counter[str] = field(default_factory=Counter)
+    # per report: (category confidence, right) — how far the engine's thresholds can be trusted
+    calibration: list[tuple[float, bool]] = field(default_factory=list)
+
+    def band(self, low: float, high: float = 1.01) -> tuple[float, float, int]:
+        """Share of reports whose category confidence is in [low, high), their accuracy, n."""
+        inside = [ok for conf, ok in self.calibration if low <= conf < high]
+        total = len(self.calibration)
+        share = len(inside) / total if total else 0.0
+        return share, (sum(inside) / len(inside) if inside else 0.0), len(inside)
 
     @property
     def intent_accuracy(self) -> float:
@@ -166,6 +175,8 @@ def score_one(s: Scores, ex: Example, u: Understanding) -> None:
             predicted = NOT_LAPOR
         s.confusion[(ex.category, predicted)] += 1
         s.category_ok += predicted == ex.category
+        confidence = u.category_confidence if u.intent == "lapor" else 0.0
+        s.calibration.append((confidence, predicted == ex.category))
     gold = Counter((name, a, b) for name, a, b in ex.entities)
     got = Counter(
         (e.entity, e.start, e.end) for e in u.entities if e.start is not None and e.end is not None
@@ -227,6 +238,25 @@ def render_markdown(
             f"| {s.name} | {_pct(s.intent_accuracy)} | {_pct(s.intent_accuracy_strict)} | "
             f"{_pct(s.category_accuracy)} | {s.macro_f1():.3f} | {s.latency(0.5):.1f} | "
             f"{s.latency(0.99):.1f} |"
+        )
+    lines += [
+        "",
+        "## Calibration: what the engine does with the category",
+        "",
+        "The engine takes a category without asking at confidence ≥ 0.6, asks the citizen to "
+        "confirm it at ≥ 0.3, and shows the 12-item menu below that.",
+        "",
+        "| NLU | trusted: share | trusted: accuracy | confirmed: share | confirmed: accuracy |"
+        " menu: share |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for s in (main, *others):
+        t_share, t_acc, _ = s.band(0.6)
+        c_share, c_acc, _ = s.band(0.3, 0.6)
+        m_share, _, _ = s.band(-1.0, 0.3)
+        lines.append(
+            f"| {s.name} | {_pct(t_share)} | {_pct(t_acc)} | {_pct(c_share)} | {_pct(c_acc)} | "
+            f"{_pct(m_share)} |"
         )
     lines += [
         "",

@@ -23,6 +23,11 @@ from nlu.normalize import normalize
 from nlu.types import Entity, Understanding
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
+# Training files the keyword matcher does not learn from. It spots emergencies by pattern; and
+# trained on the 3,000 long reports it read more categories right (92 % on eval/realistic.yml
+# against 80 %) but took a thank-you ("terima kasih min, sampahnya sudah diangkut") or spam for
+# a report, so it keeps to nlu.yml's short examples until that is solved.
+RASA_ONLY = frozenset({"emergencies.yml", "reports.yml"})
 
 _ANNOTATION = re.compile(r"\[([^\]]+)\](?:\([^)]*\)|\{[^}]*\})")
 _TRACKING = re.compile(r"(?<!\d)(\d{5,10})(?!\d)")
@@ -98,7 +103,8 @@ class KeywordMatcher:
 
     @classmethod
     def from_data_dir(cls, data_dir: Path = DATA_DIR) -> KeywordMatcher:
-        return cls(load_examples(sorted(data_dir.glob("*.yml"))))
+        paths = [p for p in sorted(data_dir.glob("*.yml")) if p.name not in RASA_ONLY]
+        return cls(load_examples(paths))
 
     def _fix_uncached(self, word: str) -> str | None:
         if word in self._known:
@@ -155,6 +161,11 @@ class KeywordMatcher:
             if intent == "lapor" and cat:
                 cats[cat] = p
         intent = max(intents, key=lambda k: intents[k])
+        top = max(post, key=lambda k: post[k])
+        if len(norm.split()) <= 4 and not top.startswith("lapor/"):
+            # "terima kasih" alone is no report, though the twelve report labels together
+            # outweigh it (many letters end with it): a short message takes its best label
+            intent = top
         category, cat_conf = None, 0.0
         if cats:
             lapor_total = sum(cats.values()) or 1.0

@@ -384,10 +384,12 @@ class RasaServer:
         model: Path | None = None,
         *,
         port: int = 0,
+        host: str = "127.0.0.1",
         log_dir: Path = Path("var"),
         start_timeout_s: float = 180.0,
     ) -> None:
         self.model = model
+        self.host = host  # where it listens; this process reaches it on 127.0.0.1
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_file = log_dir / "rasa-server.log"
@@ -421,7 +423,7 @@ class RasaServer:
                 "-m",
                 str(model),
                 "-i",
-                "127.0.0.1",
+                self.host,
                 "-p",
                 str(self.port),
                 "--quiet",  # WARNING and up only: Rasa logs message text at DEBUG

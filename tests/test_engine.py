@@ -174,8 +174,9 @@ async def test_status_check_goes_to_the_bridge(citizen: Citizen, redis: Redis) -
 
 
 async def test_address_without_kelurahan_is_asked_for(citizen: Citizen, redis: Redis) -> None:
-    await citizen.say("got mampet bikin genangan tiap hujan")
-    await citizen.say("ya")
+    r = await citizen.say("got mampet bikin genangan tiap hujan")
+    if last(r).expects == Expects.CATEGORY:  # a matcher that is not sure asks first
+        await citizen.say("ya")
     r = await citizen.say("Jl. Mawar no 3, depan musholla")
     assert last(r).expects == Expects.LOCATION and "kelurahan" in last(r).text.lower()
     r = await citizen.say("kelurahan antah berantah")

@@ -18,6 +18,8 @@ from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
 
 from bots.core.engine import Engine
 from kanal import streams
@@ -61,8 +63,11 @@ def _open(driver: webdriver.Chrome, url: str) -> str:
 
 def _submit(driver: webdriver.Chrome, url: str, path: Path) -> str:
     driver.get(url)
+    form_page = driver.find_element(By.TAG_NAME, "body")
     driver.find_element(By.NAME, "foto").send_keys(str(path))
     driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    # the answer is a new page: wait until the form's page is gone before reading it
+    WebDriverWait(driver, 30).until(expected_conditions.staleness_of(form_page))
     return str(driver.find_element(By.TAG_NAME, "body").text)
 
 

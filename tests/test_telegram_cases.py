@@ -370,7 +370,7 @@ def test_the_compose_file_has_a_telegram_service_with_a_healthcheck() -> None:
     import yaml
 
     from bots.telegram import TelegramSettings
-    from kanal.settings import CrmSettings, KanalSettings, RedisSettings
+    from kanal.settings import CrmSettings, KanalSettings, RasaSettings, RedisSettings
     from tests.peers import REPO
 
     doc = yaml.safe_load((REPO / "docker-compose.yml").read_text())
@@ -379,7 +379,7 @@ def test_the_compose_file_has_a_telegram_service_with_a_healthcheck() -> None:
     assert "/healthz" in " ".join(svc["healthcheck"]["test"])
     known = {
         f"{s.model_config.get('env_prefix', '')}{f}".upper()
-        for s in (KanalSettings, RedisSettings, CrmSettings, TelegramSettings)
+        for s in (KanalSettings, RedisSettings, CrmSettings, RasaSettings, TelegramSettings)
         for f in s.model_fields
     }
     assert set(svc["environment"]) <= known
