@@ -606,10 +606,26 @@ def listed_names() -> frozenset[str]:
         frozenset(
             n
             for n in _raw_names()
-            if n not in _name_words() and not _ordinary(n, exact=True) and n not in _NOT_PERSONS
+            if n not in _name_words()
+            and not _ordinary(n, exact=True)
+            and n not in _NOT_PERSONS
+            and not _derived_word(n)
         )
         - place_words()
     )
+
+
+_CIRCUMFIX = re.compile(r"^(?:per|pem|pen|peng|pe|ke|ber|ter|se|mem|men|meng|me|di)\w{3,}an$")
+
+
+def _derived_word(low: str) -> bool:
+    """An Indonesian word made of a root and a circumfix ("pertanian", "kelautan"), which a
+    crawl of names can hold by mistake: never a name."""
+    if not _CIRCUMFIX.match(low):
+        return False
+    roots, stem = _dictionary()
+    root = stem(low)
+    return root != low and root in roots
 
 
 # Persons by trade or role, streets' and places' namesakes: no one's name in a complaint.

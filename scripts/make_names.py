@@ -15,7 +15,7 @@ A name that is also an Indonesian root word (PySastrawi's dictionary, MIT: "bint
 of complaints (indoNLP, ``common_words.txt``) when it loads the list. Run it again to
 refresh the list:
 
-    .venv/bin/python scripts/make_names.py [--top 4000] [--sure 100]
+    .venv/bin/python scripts/make_names.py [--top 8000] [--sure 100]
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def _download(spec: str, into: str) -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--top", type=int, default=4000, help="ranks kept per list")
+    parser.add_argument("--top", type=int, default=8000, help="ranks kept per list")
     parser.add_argument("--sure", type=int, default=100, help="ranks that are names anyway")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
