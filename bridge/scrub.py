@@ -55,6 +55,12 @@ _PROFILE = re.compile(
     r"linkedin\.com/in)(?:/[^\s,;)]*)?",
     re.I,
 )
+# "IG: putueka.official", "tiktok = rina_dwi": an account named by its platform, without "@"
+_LABELLED_HANDLE = re.compile(
+    r"\b(?:ig|instagram|tiktok|tele|telegram|twitter|fb|facebook|line|threads)\s*[:=]\s*@?"
+    r"([A-Za-z0-9_](?:[A-Za-z0-9_.]{1,28}[A-Za-z0-9_]))",
+    re.I,
+)
 _HANDLE = re.compile(r"(?<![\w@.])@[A-Za-z0-9_](?:[A-Za-z0-9_.]{0,28}[A-Za-z0-9_])?")
 _NIP = re.compile(r"(?<![\d])\d{8}[ .-]?\d{6}[ .-]?\d[ .-]?\d{3}(?![\d])")  # civil servants
 _ID16 = re.compile(r"(?<![\d])\d(?:[ .-]?\d){15}(?![\d])")  # NIK, KK
@@ -794,8 +800,9 @@ def _unannounced(text: str) -> list[tuple[int, int]]:
             # Anggraini"), then what stands before
             if _place_before(text, first) or _PLACE_AFTER.match(text, end):
                 continue
-            if " ".join(names) in _STREET_NAMESAKES or all(w in place_words() for w in names):
-                continue  # "macet di Gatot Subroto", "banjir di Kampung Melayu"
+            namesake = " ".join(names) in _STREET_NAMESAKES and not addressed
+            if namesake or all(w in place_words() for w in names):
+                continue  # "macet di Gatot Subroto" (but "Pak Slamet Riyadi"), "Kampung Melayu"
             if len(segment) == 1 and not addressed:
                 opening = _SENTENCE_START.search(before) is not None
                 introduces = _INTRODUCES.match(text, end) is not None
@@ -809,7 +816,24 @@ def _unannounced(text: str) -> list[tuple[int, int]]:
         )
         if person and not _place_before(text, m.start(1)):
             spans.append((m.start(1), m.end(1)))
+    for m in _BALINESE.finditer(text):  # "I Made Suarta", "Ni Luh Ayu": the name is the run
+        if not _place_before(text, m.start()):
+            spans.append((m.start(), m.end()))
+    for m in _LOWER_BEFORE_PHONE.finditer(text):  # "wahab [nomor telepon]", as typed in an SMS
+        if m.group(1) in listed:
+            spans.append((m.start(1), m.end(1)))
     return spans
+
+
+# Balinese names open with the birth order (and a caste title): I Wayan, Ni Made, I Gusti Ayu
+_BALINESE = re.compile(
+    r"\b(?:I|Ni)\s+(?:(?:Gusti|Dewa|Dewi|Gede|Ngurah|Bagus|Ayu|Luh)\s+)*"
+    r"(?:Wayan|Made|Nyoman|Ketut|Putu|Kadek|Komang|Gede|Luh|Nengah|Kompyang|Gusti|Ayu)"
+    r"(?:\s+[A-Z][a-z'’-]+){0,3}"
+)
+_LOWER_BEFORE_PHONE = re.compile(
+    r"(?:^|[\s.,;:])([a-z][a-z'’-]{2,})[ \t,:]*(?:hp|wa|telp)?\.?[ \t:]*\[nomor telepon\]"
+)
 
 
 def _addressable(low: str) -> bool:
@@ -921,6 +945,7 @@ def scrub(text: str) -> str:
         return text
     text = _EMAIL.sub(lambda m: m.group(0) if _INSTITUTION.search(m.group(0)) else EMAIL, text)
     text = _PROFILE.sub(HANDLE, text)
+    text = _LABELLED_HANDLE.sub(lambda m: m.group(0).replace(m.group(1), HANDLE), text)
     text = _HANDLE.sub(_handle, text)
     text = _ACCOUNT.sub(lambda m: m.group(0).replace(m.group(1), ACCOUNT), text)
     text = _NIP.sub(NIK, text)
