@@ -67,7 +67,7 @@ _ID16 = re.compile(r"(?<![\d])\d(?:[ .-]?\d){15}(?![\d])")  # NIK, KK
 _NPWP = re.compile(r"(?<![\d])\d{2}[.\s]?\d{3}[.\s]?\d{3}[.\s]?\d[.\s-]?\d{3}[.\s]?\d{3}(?![\d])")
 _ACCOUNT = re.compile(
     r"\b(?:no(?:mor)?\.?\s*)?(?:rek(?:ening)?|norek|a/c|account)\b\.?\s*(?:bank\s+)?"
-    r"(?:[A-Za-z]{2,12}\s*)?(?:no\.?\s*)?[:.]?\s*(\d[\d .-]{4,24}\d)",
+    r"(?:[A-Za-z]{2,12}\s*){0,3}(?:no\.?\s*)?[:.]?\s*(\d[\d .-]{4,24}\d)",
     re.I,
 )
 _MOBILE = re.compile(r"(?<![\d])(?:\+?62|0)[\s.-]?\(?8\d\)?(?:[\s.-]?\d){6,11}(?!\d)")
@@ -133,7 +133,8 @@ _HONORIFIC = (
     r"h|hj|haji|hajjah|ust|ustadz|ustazah|drs|dra|dr|ir|prof|kh|raden|r|drg|apt|mpok|oma|opa|"
     r"engkong|kang|teh|teteh|uda|uni|cak|ning|bli|koh|cik|ci|ko|bro|sis|si|pdt|romo|purn|"
     r"pakde|pakdhe|bude|budhe|neng|mbah|cici|enci|ncing|babe|oom|tante|om|moh|muh|mhd|mochd|"
-    r"bi|bibi|mak|mr|mrs|ms|miss|bp|bpk|rangkayo|datuak|datuk|daeng|mbok|mang|uwak|wak)\.?"
+    r"bi|bibi|mak|mr|mrs|ms|miss|bp|bpk|rangkayo|datuak|datuk|daeng|mbok|mang|uwak|wak|"
+    r"ceu|gek|aa|akong|amang|inang|tulang|namboru|puang|habib|lik)\.?"
 )
 _DEGREE = re.compile(
     r"(?:\s*,?\s*(?:S\.?\s?[A-Z][A-Za-z]{0,5}\.?(?:\s?[A-Z][a-z]{0,4}\.?)?|M\.?\s?[A-Z][A-Za-z]{0,5}"
@@ -161,6 +162,8 @@ _ADDRESSED = re.compile(
 )
 # An appositive after a role: "saya selaku Ketua RT 04, Hendra Gunawan, melaporkan"
 _ROLE_APPOSITIVE = re.compile(r"\bselaku\b[^,\n]{2,70},\s*", re.I)
+# "Laporan: Ferdinand", "Yang nulis: Dimas": who wrote it (a name, not "Laporan: Rumah Makan …")
+_WRITER_LABEL = re.compile(r"\b(?:laporan|lapor|yang\s+nulis|penulis)\s*:\s*", re.I)
 # "Sekretaris: Lilis Suryani", "Ketua RT 05 : H. Darsono": a role's label, then who holds it
 _ROLE_LABEL = re.compile(
     r"(?:^|\n)[ \t]*(?:[-*•]\s*)?(?:ketua|wakil\s+ketua|sekretaris|bendahara|humas|koordinator|"
@@ -505,6 +508,7 @@ def _name_spans(text: str) -> list[tuple[int, int]]:
         (_SIGNOFF, False, True),
         (_ROLE_APPOSITIVE, False, True),
         (_ROLE_LABEL, False, True),
+        (_WRITER_LABEL, False, True),
         (_OPENING, False, True),
         (_DASH_SIGNATURE, False, False),
         (_BEFORE_ADDRESS, False, True),
@@ -569,6 +573,8 @@ def _name_spans(text: str) -> list[tuple[int, int]]:
         if end >= m.end(1):
             spans.append((m.start(1), end))
     spans += _unannounced(text)
+    spans += _shouted_names(text)
+    spans = [_with_initials(text, a, b) for a, b in spans]
     spans += _last_line(text)
     spans += _elsewhere(text, spans)
     return spans
@@ -676,7 +682,8 @@ _PERSON_BEFORE = re.compile(
     r"(?:\b(?:pak|bapak|bpk|bu|ibu|mas|mbak|mba|bang|kak|mpok|teh|kang|om|tante|koh|cik|ci|"
     r"engkong|nenek|kakek|haji|hj|h|sdr|sdri|saudara|saudari|si|bro|sis|pakde|pakdhe|bude|"
     r"budhe|neng|mbah|cici|babe|bi|bibi|mak|emak|ust|ustadz|ustad|ustazah|kyai|kiai|mr|mrs|ms|"
-    r"miss|mama|papa|bunda|ayah|umi|abi|bp|rangkayo|datuak|datuk|daeng|mbok|mang|uwak|wak)"
+    r"miss|mama|papa|bunda|ayah|umi|abi|bp|rangkayo|datuak|datuk|daeng|mbok|mang|uwak|wak|"
+    r"ceu|gek|cak|ning|aa|akong|ama|amang|inang|tulang|namboru|puang|habib|bli|uda|uni|lik)"
     r"\.?[ \t]+)$",
     re.I,
 )
@@ -821,6 +828,42 @@ def _unannounced(text: str) -> list[tuple[int, int]]:
             spans.append((m.start(), m.end()))
     for m in _LOWER_BEFORE_PHONE.finditer(text):  # "wahab [nomor telepon]", as typed in an SMS
         if m.group(1) in listed:
+            spans.append((m.start(1), m.end(1)))
+    return spans
+
+
+_INITIALS_BEFORE = re.compile(r"(?:\b[A-Z]\.\s?){1,2}$")
+_INITIAL_AFTER = re.compile(r"\s[A-Z]\.(?!\w)")
+_PATRONYMIC = re.compile(r"\s+(?:bin|binti|boru|br\.)\s+[A-Z][a-z'’-]+")
+
+
+def _with_initials(text: str, start: int, end: int) -> tuple[int, int]:
+    """A name with its initials ("A. Rahman", "M. Iqbal S.") and its father's or clan name
+    ("Aisyah binti Husein", "Lamtiur boru Sinaga")."""
+    m = _INITIALS_BEFORE.search(text[max(0, start - 8) : start])
+    if m:
+        start -= len(m.group(0))
+    while True:
+        more = _INITIAL_AFTER.match(text, end) or _PATRONYMIC.match(text, end)
+        if not more:
+            return start, end
+        end = more.end()
+
+
+# "Pak DARSONO", "keluarga PURNOMO": a shouted name after a form of address or a household word
+_SHOUTED = re.compile(
+    r"\b(?:Pak|Bu|Bapak|Ibu|Mas|Mbak|Bang|Kak|Mpok|Sdr|Sdri|Bp|Bpk|Keluarga|keluarga)\.?\s+"
+    r"([A-Z]{3,}(?:\s+[A-Z]{3,}){0,2})\b"
+)
+
+
+def _shouted_names(text: str) -> list[tuple[int, int]]:
+    spans = []
+    for m in _SHOUTED.finditer(text):
+        words = m.group(1).lower().split()
+        if not any(
+            _ordinary(w, exact=True) or w in _ROLE_WORDS or w in place_words() for w in words
+        ):
             spans.append((m.start(1), m.end(1)))
     return spans
 

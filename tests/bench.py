@@ -194,6 +194,7 @@ def scrub_figures() -> dict[str, float]:
                 "tuning_letters",
                 "tuning_people",
                 "tuning_contexts",
+                "tuning_regions",
             ],
             "_tuning",
         ),

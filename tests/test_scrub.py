@@ -104,6 +104,7 @@ def test_phrasings_nobody_listed_one_by_one(text: str, gone: list[str], kept: li
         ("tuning_letters", 0.85),
         ("tuning_people", 0.9),
         ("tuning_contexts", 0.95),
+        ("tuning_regions", 0.9),
     ],
 )
 def test_the_tuning_tables(name: str, recall: float) -> None:
@@ -112,7 +113,8 @@ def test_the_tuning_tables(name: str, recall: float) -> None:
     chat, X and SMS (tuning_informal.jsonl, 111), e-mails and letters (tuning_letters.jsonl, 86),
     names that no phrase announces, households, Indonesia's name diversity, names that are
     words, and shouting (tuning_people.jsonl, 160), names and numbers mid-sentence, identity
-    blocks, every number shape, each channel's habits (tuning_contexts.jsonl, 160). The
+    blocks, every number shape, each channel's habits (tuning_contexts.jsonl, 160), regional
+    forms of address, initials, SMS and X signatures (tuning_regions.jsonl, 150). The
     held-out sets (heldout.jsonl, heldout_b.jsonl) are measured by make bench, never asserted
     here, so that nobody tunes on them."""
     from tests.scrub_eval import evaluate, load
