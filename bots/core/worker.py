@@ -77,6 +77,35 @@ async def publish(redis: Redis, out: Outbound) -> str:
     return str(entry_id)
 
 
+_QUEUE_ONCE = """
+if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[2]) then
+  redis.call('XADD', KEYS[2], '*', 'outbound', ARGV[1])
+  return 1
+end
+return 0
+"""
+
+
+async def queue_once(redis: Redis, key: str, out: Outbound, ttl_s: int = 7 * 24 * 3600) -> bool:
+    """Queue a reply of the worker's own (not the engine's: "the mail is too large", "send a
+    photo, not a GIF") once per ``key``: the key and the outbox entry are written together, or
+    neither. False if it was queued before (a redelivered event)."""
+    queued = await redis.eval(
+        _QUEUE_ONCE, 2, key, streams.outbox(out.channel), out.model_dump_json(), str(ttl_s)
+    )
+    return bool(queued)
+
+
+async def within_hourly(redis: Redis, key: str, limit: int, now: float) -> bool:
+    """Count one more event under ``key`` this hour; whether it is still within ``limit``."""
+    hourly = f"{key}:{int(now // 3600)}"
+    async with redis.pipeline(transaction=True) as tx:
+        tx.incr(hourly)
+        tx.expire(hourly, 3700)
+        count, _ = await tx.execute()
+    return int(count) <= limit
+
+
 async def queue_replies(redis: Redis, replies: Sequence[Outbound]) -> None:
     """Put replies on the outbox in one transaction (for push channels, see above)."""
     if not replies:
@@ -94,5 +123,7 @@ __all__ = [
     "handle_inbound",
     "handle_queued",
     "publish",
+    "queue_once",
     "queue_replies",
+    "within_hourly",
 ]

@@ -44,8 +44,8 @@ from pydantic import SecretStr
 from starlette.routing import BaseRoute
 
 from bots.core.channel import ChannelSettings, WorkerContext, channel_config
-from bots.core.outbox import OutboxSender, RateLimits
-from bots.core.worker import handle_queued
+from bots.core.outbox import RateLimits, dead_letter
+from bots.core.worker import deliver_outbox, handle_queued, queue_once, within_hourly
 from bots.email.adapter import (
     CHANNEL,
     NOT_ANSWERABLE,
@@ -56,7 +56,7 @@ from bots.email.adapter import (
     render,
 )
 from bots.email.mime import Letter, read
-from kanal import metrics, streams
+from kanal import metrics
 from kanal.errors import (
     BadInput,
     KanalError,
@@ -67,19 +67,11 @@ from kanal.errors import (
 from kanal.logging import get_logger
 from kanal.messages import Outbound
 from kanal.redis import Redis, get_str
-from kanal.redis import fields as redis_fields
 from kanal.tasks import FailureStreak, stop_tasks
 
 log = get_logger(__name__)
 
 THREAD_TTL_S = 400 * 24 * 3600  # a status update may come months later
-_ANSWER_ONCE = """
-if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[2]) then
-  redis.call('XADD', KEYS[2], '*', 'outbound', ARGV[1])
-  return 1
-end
-return 0
-"""
 
 
 class EmailSettings(ChannelSettings):
@@ -133,17 +125,16 @@ class EmailWorker:
 
     # ---- reading ---------------------------------------------------------------------------
     async def run(self) -> None:
-        sender = OutboxSender(
-            self.redis,
-            CHANNEL,
-            self.send,
-            group=f"{CHANNEL}-senders",
-            consumer=self.ctx.consumer,
-            accept=None,
-            limits=CHANNEL_LIMITS,
-            policy=self.ctx.outbox_policy,
+        outbox = asyncio.create_task(
+            deliver_outbox(
+                self.redis,
+                CHANNEL,
+                self.send,
+                consumer=self.ctx.consumer,
+                limits=CHANNEL_LIMITS,
+                policy=self.ctx.outbox_policy,
+            )
         )
-        outbox = asyncio.create_task(sender.run())
         try:
             while True:
                 try:
@@ -267,25 +258,12 @@ class EmailWorker:
         the outbox entry are written together, or neither (a redelivery is then a duplicate)."""
         digest = hashlib.sha256(letter.message_id.encode()).hexdigest()[:32]
         out = Outbound(channel=CHANNEL, to=letter.sender, conv=conv, text=text)
-        queued = await self.redis.eval(
-            _ANSWER_ONCE,
-            2,
-            f"kanal:email:answered:{digest}",
-            streams.outbox(CHANNEL),
-            out.model_dump_json(),
-            str(7 * 24 * 3600),
-        )
-        if not queued:
+        if not await queue_once(self.redis, f"kanal:email:answered:{digest}", out):
             log.info("email_duplicate", channel=CHANNEL, conv=conv)
 
     async def within_rate(self, conv: str) -> bool:
-        hour = int(time.time() // 3600)
-        key = f"kanal:email:rate:{conv}:{hour}"
-        async with self.redis.pipeline(transaction=True) as tx:
-            tx.incr(key)
-            tx.expire(key, 3700)
-            count, _ = await tx.execute()
-        return int(count) <= self.s.replies_per_hour
+        key = f"kanal:email:rate:{conv}"
+        return await within_hourly(self.redis, key, self.s.replies_per_hour, time.time())
 
     async def bounced(self, letter: Letter) -> None:
         """A bounce of one of our replies: that conversation's mail goes to the dead letters."""
@@ -293,21 +271,8 @@ class EmailWorker:
             conv = await get_str(self.redis, sent_key(message_id))
             if not conv:
                 continue
-            record = {
-                "conv": conv,
-                "reason": "bounced",
-                "kind": "bounce",
-                "entry": "",
-                "attempts": "1",
-                "failed_at": str(int(time.time())),
-                "outbound": "",
-                "tracking_id": "",
-            }
-            async with self.redis.pipeline(transaction=True) as tx:
-                tx.xadd(streams.dead_letters(CHANNEL), redis_fields(record))
-                tx.set(streams.unreachable_key(conv), "bounced", ex=90 * 24 * 3600)
-                await tx.execute()
-            metrics.OUTBOX_DEAD.labels(CHANNEL, "bounced").inc()
+            gone = Outbound(channel=CHANNEL, to="", conv=conv, text="", kind="bounce")
+            await dead_letter(self.redis, CHANNEL, "", gone, "bounced", gone=True)
             log.warning("email_bounced", channel=CHANNEL, conv=conv)
             return
         log.info("email_not_answered", channel=CHANNEL, reason="bounce_unknown")

@@ -38,12 +38,12 @@ from pydantic import SecretStr
 from starlette.routing import BaseRoute
 
 from bots.core.channel import ChannelSettings, WorkerContext, channel_config
-from bots.core.outbox import OutboxSender, RateLimits
-from bots.core.worker import handle_queued
+from bots.core.outbox import RateLimits
+from bots.core.worker import deliver_outbox, handle_queued, queue_once, within_hourly
 from bots.twitter import adapter
 from bots.twitter.adapter import CHANNEL, DmIn, MentionShape, newer, photo_refs
 from bots.twitter.client import Credentials, Limit, XClient, XRefused, poll_delay
-from kanal import metrics, streams
+from kanal import metrics
 from kanal.errors import (
     BadInput,
     KanalError,
@@ -71,13 +71,6 @@ OWN_ID = "kanal:twitter:own_id"
 MENTION_TTL_S = 30 * 24 * 3600
 MAX_PAGES = 50  # 5,000 DMs or mentions since the last poll
 CHANNEL_LIMITS = RateLimits(per_s=None, per_recipient_per_s=1.0, burst=3)
-_ANSWER_ONCE = """
-if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[2]) then
-  redis.call('XADD', KEYS[2], '*', 'outbound', ARGV[1])
-  return 1
-end
-return 0
-"""
 
 
 class TwitterSettings(ChannelSettings):
@@ -137,17 +130,15 @@ class TwitterWorker:
         return ()
 
     async def run(self) -> None:
-        sender = OutboxSender(
+        outbox = deliver_outbox(
             self.redis,
             CHANNEL,
             self.send,
-            group=f"{CHANNEL}-senders",
             consumer=self.ctx.consumer,
-            accept=None,
             limits=CHANNEL_LIMITS,
             policy=self.ctx.outbox_policy,
         )
-        tasks = [asyncio.create_task(sender.run())]
+        tasks = [asyncio.create_task(outbox)]
         try:
             self.own_id = await self.whoami()
             tasks.append(
@@ -269,14 +260,7 @@ class TwitterWorker:
         sender = str(ev["sender_id"])
         conv = self.keyring.pseudonym(CHANNEL, sender)
         out = Outbound(channel=CHANNEL, to=sender, conv=conv, text=text)
-        await self.redis.eval(
-            _ANSWER_ONCE,
-            2,
-            f"kanal:twitter:answered:{ev['id']}",
-            streams.outbox(CHANNEL),
-            out.model_dump_json(),
-            str(7 * 24 * 3600),
-        )
+        await queue_once(self.redis, f"kanal:twitter:answered:{ev['id']}", out)
 
     # ---- mentions --------------------------------------------------------------------------
     async def poll_mentions(self) -> Limit:
@@ -351,13 +335,8 @@ class TwitterWorker:
         log.info("twitter_mention_answered", channel=CHANNEL, conv=conv)
 
     async def within_rate(self, conv: str) -> bool:
-        hour = int(self.clock() // 3600)
-        key = f"kanal:twitter:invites:{conv}:{hour}"
-        async with self.redis.pipeline(transaction=True) as tx:
-            tx.incr(key)
-            tx.expire(key, 3700)
-            count, _ = await tx.execute()
-        return int(count) <= self.s.invites_per_hour
+        key = f"kanal:twitter:invites:{conv}"
+        return await within_hourly(self.redis, key, self.s.invites_per_hour, self.clock())
 
     # ---- sending ---------------------------------------------------------------------------
     async def send(self, out: Outbound) -> None:

@@ -20,6 +20,7 @@ The features read the tokens' lemmas (``kanal_slang.SlangTokenizer``: "udh gk di
 from __future__ import annotations
 
 import pickle
+from abc import abstractmethod
 from pathlib import Path
 from typing import Any
 
@@ -111,8 +112,9 @@ class _Linear(GraphComponent):
         return cls(config, model_storage, resource, model)
 
     @staticmethod
+    @abstractmethod
     def label(example: Message) -> str | None:
-        raise NotImplementedError
+        """The label ``example`` teaches this model, or None (not one of its examples)."""
 
     def train(self, training_data: TrainingData) -> Resource:
         docs, labels = [], []
